@@ -1,0 +1,53 @@
+# livemp4fs — see README.md.  `make`, `make check`, `make clean`.
+VERSION := 0.1.0
+PKGS := fuse3 glib-2.0
+CC ?= cc
+SAN ?=
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -DLIVEMP4FS_VERSION=\"$(VERSION)\" \
+          $(shell pkg-config --cflags $(PKGS))
+LDLIBS += $(shell pkg-config --libs $(PKGS))
+
+ifeq ($(SAN),1)
+BUILD := build/asan
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD := build/release
+endif
+
+MUXER_SRC := $(wildcard muxer/*.c)
+FS_SRC := $(wildcard fs/*.c)
+UNIT_SRC := $(wildcard tests/unit/test-*.c)
+
+MUXER_OBJ := $(MUXER_SRC:%.c=$(BUILD)/%.o)
+FS_OBJ := $(FS_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+DAEMON := $(BUILD)/livemp4fs
+TOOL := $(BUILD)/livemp4
+
+.PHONY: all check check-unit check-integration asan clean
+all: $(DAEMON) $(TOOL) $(UNIT_BIN)
+	@ln -sf ../$(DAEMON) fs/livemp4fs
+	@ln -sf ../$(TOOL) tools/livemp4
+
+$(BUILD)/%.o: %.c $(wildcard muxer/*.h fs/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmuxer.a: $(MUXER_OBJ)
+	$(AR) rcs $@ $^
+
+$(DAEMON): $(FS_OBJ) $(BUILD)/libmuxer.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TOOL): $(BUILD)/tools/livemp4.o $(BUILD)/libmuxer.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libmuxer.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+clean:
+	rm -rf build fs/livemp4fs tools/livemp4

@@ -1,0 +1,83 @@
+/* bytes.h — bounded byte reader and growable box writer.
+ *
+ * ByteReader is a cursor over memory it does not own.  Every read is checked
+ * against what remains and fails (returns FALSE, cursor unchanged) instead of
+ * reading past the end, so parsers can chain reads and test once.
+ * ByteWriter appends big-endian fields to a GByteArray; box_begin/box_end
+ * write a box header and back-patch its size when the box is closed.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const guint8 *data;
+  gsize len;
+  gsize pos;
+} ByteReader;
+
+void byte_reader_init (ByteReader *r, const guint8 *data, gsize len);
+static inline gsize byte_reader_remaining (const ByteReader *r) { return r->len - r->pos; }
+
+gboolean byte_reader_skip (ByteReader *r, guint64 n);
+gboolean byte_reader_u8 (ByteReader *r, guint8 *out);
+gboolean byte_reader_u16 (ByteReader *r, guint16 *out);
+gboolean byte_reader_u24 (ByteReader *r, guint32 *out);
+gboolean byte_reader_u32 (ByteReader *r, guint32 *out);
+gboolean byte_reader_u64 (ByteReader *r, guint64 *out);
+/* Reads an unsigned big-endian integer of 1..8 bytes. */
+gboolean byte_reader_uint_n (ByteReader *r, guint n, guint64 *out);
+/* Points *out at the next n bytes and advances past them. */
+gboolean byte_reader_bytes (ByteReader *r, guint64 n, const guint8 **out);
+/* Splits off the next n bytes as a reader of their own and advances past them. */
+gboolean byte_reader_sub (ByteReader *r, guint64 n, ByteReader *out);
+
+/* One ISO BMFF box header (ISO/IEC 14496-12 4.2). */
+typedef struct {
+  guint32 type;
+  guint64 size;        /* whole box including header; 0 in the source means "to the end" */
+  guint header_size;   /* 8 or 16 */
+} BoxHeader;
+
+#define FOURCC(a, b, c, d) \
+  ((guint32) (guint8) (a) << 24 | (guint32) (guint8) (b) << 16 | (guint32) (guint8) (c) << 8 | (guint8) (d))
+
+/* Parses a box header at the cursor.  A size of 0 ("extends to end") is
+ * resolved to the bytes that remain.  Fails when the header is incomplete or
+ * the size is smaller than the header. */
+gboolean box_header_read (ByteReader *r, BoxHeader *out);
+/* Reads a box header and splits off its body.  Fails if the body is not whole. */
+gboolean byte_reader_box (ByteReader *r, BoxHeader *hdr, ByteReader *body);
+/* Formats a fourcc for messages; printable characters only. */
+const char *fourcc_str (guint32 fourcc, char buf[8]);
+
+typedef struct {
+  GByteArray *buf;
+} ByteWriter;
+
+void byte_writer_init (ByteWriter *w);
+/* Returns the written bytes and leaves the writer empty. */
+GBytes *byte_writer_free_to_bytes (ByteWriter *w);
+void byte_writer_clear (ByteWriter *w);
+static inline gsize byte_writer_len (const ByteWriter *w) { return w->buf->len; }
+
+void byte_writer_u8 (ByteWriter *w, guint8 v);
+void byte_writer_u16 (ByteWriter *w, guint16 v);
+void byte_writer_u24 (ByteWriter *w, guint32 v);
+void byte_writer_u32 (ByteWriter *w, guint32 v);
+void byte_writer_u64 (ByteWriter *w, guint64 v);
+void byte_writer_bytes (ByteWriter *w, const void *data, gsize len);
+void byte_writer_zeros (ByteWriter *w, gsize len);
+void byte_writer_put_u32_at (ByteWriter *w, gsize pos, guint32 v);
+void byte_writer_put_u64_at (ByteWriter *w, gsize pos, guint64 v);
+
+/* Opens a box and returns its start for box_end(). */
+gsize box_begin (ByteWriter *w, guint32 type);
+/* Opens a full box (version and 24-bit flags). */
+gsize box_begin_full (ByteWriter *w, guint32 type, guint8 version, guint32 flags);
+/* Closes the box opened at start by patching its 32-bit size. */
+void box_end (ByteWriter *w, gsize start);
+
+G_END_DECLS

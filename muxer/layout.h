@@ -1,0 +1,43 @@
+/* layout.h — the virtual file of one snapshot: ftyp | moov | mdat header | payload.
+ *
+ * The header is built once and shared (refcounted) by every handle on the
+ * snapshot.  layout_read() maps a byte range of the virtual file to pieces:
+ * header bytes in memory, or extents of the source file to be read (or
+ * spliced) from its descriptor.
+ */
+#pragma once
+
+#include "recording.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  gint ref;
+  Recording *rec;
+  Snapshot *snap;
+  GBytes *header;
+  guint64 header_len;
+  guint64 size;
+  guint n_tracks;             /* tracks shown */
+  guint32 movie_timescale;
+  guint64 duration;           /* in movie_timescale */
+} Layout;
+
+typedef struct {
+  const guint8 *data;         /* header bytes, or NULL for source bytes */
+  guint64 source_offset;
+  gsize len;
+} LayoutPiece;
+
+/* Builds the layout of snap (taking ownership of it). */
+Layout *layout_new (Recording *rec, Snapshot *snap);
+Layout *layout_ref (Layout *layout);
+void layout_unref (Layout *layout);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Layout, layout_unref)
+
+/* Appends to pieces (LayoutPiece) the parts of [offset, offset + len) that lie
+ * inside the file; returns the number of bytes they cover. */
+gsize layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces);
+double layout_duration_seconds (const Layout *layout);
+
+G_END_DECLS

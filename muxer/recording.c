@@ -1,0 +1,255 @@
+/* recording.c — tracks, payload extents, snapshots; format-neutral. */
+#include "recording.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "fmp4.h"
+
+static const IndexerClass *const indexers[] = {
+  &fmp4_indexer,
+};
+
+const IndexerClass *
+recording_detect (const Source *src, gboolean *need_more)
+{
+  *need_more = FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (indexers); i++) {
+    switch (indexers[i]->probe (src)) {
+    case PROBE_YES:
+      return indexers[i];
+    case PROBE_NEED_MORE:
+      *need_more = TRUE;
+      break;
+    case PROBE_NO:
+      break;
+    }
+  }
+  return NULL;
+}
+
+Recording *
+recording_new (const IndexerClass *indexer, const char *name)
+{
+  Recording *rec = g_new0 (Recording, 1);
+  rec->ref = 1;
+  rec->name = g_strdup (name);
+  g_rw_lock_init (&rec->lock);
+  g_mutex_init (&rec->feed_lock);
+  rec->indexer = indexer;
+  rec->state = indexer->state_new ();
+  rec->tracks = g_ptr_array_new ();
+  rec->extents = g_array_new (FALSE, FALSE, sizeof (Extent));
+  rec->notes = g_string_new (NULL);
+  return rec;
+}
+
+Recording *
+recording_ref (Recording *rec)
+{
+  g_atomic_int_inc (&rec->ref);
+  return rec;
+}
+
+static void
+track_free (Track *t)
+{
+  g_clear_pointer (&t->media_header, g_bytes_unref);
+  g_clear_pointer (&t->sample_descriptions, g_bytes_unref);
+  sample_table_clear (&t->table);
+  g_free (t);
+}
+
+void
+recording_unref (Recording *rec)
+{
+  if (!rec || !g_atomic_int_dec_and_test (&rec->ref))
+    return;
+  rec->indexer->state_free (rec->state);
+  for (guint i = 0; i < rec->tracks->len; i++)
+    track_free (g_ptr_array_index (rec->tracks, i));
+  g_ptr_array_unref (rec->tracks);
+  g_array_unref (rec->extents);
+  g_string_free (rec->notes, TRUE);
+  g_free (rec->error);
+  g_free (rec->name);
+  g_rw_lock_clear (&rec->lock);
+  g_mutex_clear (&rec->feed_lock);
+  g_free (rec);
+}
+
+gboolean
+recording_update (Recording *rec, const Source *src)
+{
+  g_mutex_lock (&rec->feed_lock);
+  guint64 before = rec->generation;
+  if (src->size < rec->source_size) {
+    /* Sources only grow; a shrunk one is a replaced file and the caller
+     * starts a new Recording.  Never index bytes that changed under us. */
+    if (!rec->failed)
+      recording_fail (rec, "source shrank from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT " bytes",
+                      rec->source_size, src->size);
+  } else if (!rec->failed && src->size > rec->source_size) {
+    rec->indexer->feed (rec->state, rec, src);
+    rec->source_size = src->size;
+  }
+  gboolean changed = rec->generation != before;
+  g_mutex_unlock (&rec->feed_lock);
+  return changed;
+}
+
+void
+recording_begin_append (Recording *rec)
+{
+  g_rw_lock_writer_lock (&rec->lock);
+}
+
+void
+recording_end_append (Recording *rec)
+{
+  g_rw_lock_writer_unlock (&rec->lock);
+}
+
+Track *
+recording_add_track (Recording *rec)
+{
+  if (rec->tracks->len >= RECORDING_MAX_TRACKS) {
+    recording_fail (rec, "more than %d tracks", RECORDING_MAX_TRACKS);
+    return NULL;
+  }
+  Track *t = g_new0 (Track, 1);
+  t->language = 0x55c4; /* "und" */
+  t->tkhd_flags = 3;
+  t->matrix[0] = 0x10000;
+  t->matrix[4] = 0x10000;
+  t->matrix[8] = 0x40000000;
+  sample_table_init (&t->table);
+  g_ptr_array_add (rec->tracks, t);
+  return t;
+}
+
+gboolean
+recording_append_sample (Recording *rec, Track *track, guint64 source_offset, const SampleInfo *info)
+{
+  Extent *last = rec->extents->len ? &g_array_index (rec->extents, Extent, rec->extents->len - 1) : NULL;
+  guint64 last_end = last ? last->source_offset + last->length : 0;
+
+  if (rec->total_samples >= RECORDING_MAX_SAMPLES) {
+    recording_fail (rec, "more than %u samples", RECORDING_MAX_SAMPLES);
+    return FALSE;
+  }
+  if (source_offset < last_end || source_offset > G_MAXUINT64 - info->size) {
+    recording_fail (rec, "sample data at %" G_GUINT64_FORMAT " is out of source order", source_offset);
+    return FALSE;
+  }
+  SampleInfo s = *info;
+  s.payload_offset = rec->payload_len;
+  if (last && source_offset == last_end)
+    last->length += info->size;
+  else if (info->size > 0)
+    g_array_append_val (rec->extents, ((Extent) { source_offset, rec->payload_len, info->size }));
+
+  sample_table_append (&track->table, &s);
+  rec->payload_len += info->size;
+  rec->total_samples++;
+  rec->generation++;
+  return TRUE;
+}
+
+void
+recording_fail (Recording *rec, const char *format, ...)
+{
+  va_list ap;
+  if (rec->failed)
+    return;
+  va_start (ap, format);
+  rec->error = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  rec->failed = TRUE;
+  g_warning ("%s: %s; shown up to its last complete sample", rec->name, rec->error);
+}
+
+void
+recording_note (Recording *rec, const char *format, ...)
+{
+  va_list ap;
+  va_start (ap, format);
+  g_autofree char *msg = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  if (strstr (rec->notes->str, msg))
+    return;
+  g_string_append_printf (rec->notes, "%s\n", msg);
+  g_message ("%s: %s", rec->name, msg);
+}
+
+char *
+recording_describe_problems (Recording *rec)
+{
+  g_rw_lock_reader_lock (&rec->lock);
+  GString *s = g_string_new (NULL);
+  if (rec->error)
+    g_string_append_printf (s, "%s\n", rec->error);
+  g_string_append (s, rec->notes->str);
+  g_rw_lock_reader_unlock (&rec->lock);
+  if (s->len && s->str[s->len - 1] == '\n')
+    g_string_truncate (s, s->len - 1);
+  return g_string_free (s, FALSE);
+}
+
+const char *
+recording_format_name (Recording *rec)
+{
+  return rec->indexer->name;
+}
+
+gsize
+recording_memory (Recording *rec)
+{
+  g_rw_lock_reader_lock (&rec->lock);
+  gsize total = rec->extents->len * sizeof (Extent);
+  for (guint i = 0; i < rec->tracks->len; i++)
+    total += sample_table_memory (&((Track *) g_ptr_array_index (rec->tracks, i))->table);
+  g_rw_lock_reader_unlock (&rec->lock);
+  return total;
+}
+
+Snapshot *
+recording_snapshot (Recording *rec)
+{
+  Snapshot *snap = g_new0 (Snapshot, 1);
+  g_rw_lock_reader_lock (&rec->lock);
+  snap->n_tracks = rec->tracks->len;
+  snap->counts = g_new0 (guint32, MAX (snap->n_tracks, 1));
+  for (guint i = 0; i < snap->n_tracks; i++)
+    snap->counts[i] = ((Track *) g_ptr_array_index (rec->tracks, i))->table.count;
+  snap->payload_len = rec->payload_len;
+  snap->source_size = rec->source_size;
+  snap->generation = rec->generation;
+  g_rw_lock_reader_unlock (&rec->lock);
+  return snap;
+}
+
+void
+snapshot_free (Snapshot *snap)
+{
+  if (!snap)
+    return;
+  g_free (snap->counts);
+  g_free (snap);
+}
+
+gboolean
+snapshot_equal (const Snapshot *a, const Snapshot *b)
+{
+  return a->n_tracks == b->n_tracks && a->payload_len == b->payload_len &&
+         memcmp (a->counts, b->counts, a->n_tracks * sizeof (guint32)) == 0;
+}
+
+guint64
+snapshot_samples (const Snapshot *snap)
+{
+  guint64 n = 0;
+  for (guint i = 0; i < snap->n_tracks; i++)
+    n += snap->counts[i];
+  return n;
+}

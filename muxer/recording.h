@@ -1,0 +1,133 @@
+/* recording.h — a recording as the muxer sees it, whatever its container.
+ *
+ * A Recording owns its tracks (codec configuration and sample tables) and the
+ * payload extents: the source byte ranges that make up the virtual mdat, in
+ * source order.  An indexer (fmp4.c, mkv.c) feeds it from the source's new
+ * bytes; recording_snapshot() pins the sample counts that a virtual file is
+ * built from.  Appends take the write lock; layout reads take the read lock.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "source.h"
+#include "table.h"
+
+G_BEGIN_DECLS
+
+/* Documented resource bounds per recording (README, "Limits"). */
+#define RECORDING_MAX_TRACKS 64
+#define RECORDING_MAX_SAMPLES (100u * 1000 * 1000)
+#define RECORDING_MAX_HEADER_BOX (64u * 1024 * 1024)  /* moov, moof, EBML header elements */
+
+typedef struct {
+  guint32 id;                     /* track_ID, unique in the recording */
+  guint32 handler;                /* 'vide', 'soun', 'text', 'subt', ... */
+  guint32 timescale;
+  guint16 language;               /* mdhd packed ISO-639-2/T */
+  guint16 tkhd_flags;
+  gint16 layer;
+  gint16 alternate_group;
+  gint16 volume;                  /* 8.8 */
+  gint32 matrix[9];
+  guint32 width;                  /* 16.16 */
+  guint32 height;                 /* 16.16 */
+  GBytes *media_header;           /* vmhd/smhd/sthd/nmhd box, or NULL to synthesise */
+  GBytes *sample_descriptions;    /* stsd body after version/flags: entry_count, entries */
+  guint32 codec;                  /* fourcc of the first sample entry */
+  /* Presentation time, in timescale units, of decode time 0; the writer adds
+   * the first decode time to place the track's first sample. */
+  gint64 edit_base;
+  guint64 first_decode_time;
+  SampleTable table;
+} Track;
+
+typedef struct {
+  guint64 source_offset;
+  guint64 payload_offset;
+  guint64 length;                 /* the last extent grows while samples arrive */
+} Extent;
+
+typedef struct Recording Recording;
+
+typedef enum {
+  PROBE_NO,          /* not a recording of this kind */
+  PROBE_NEED_MORE,   /* too few bytes to tell */
+  PROBE_YES,
+} ProbeResult;
+
+typedef struct {
+  const char *name;               /* "fmp4", "matroska", ... */
+  ProbeResult (*probe) (const Source *src);
+  gpointer (*state_new) (void);
+  void (*state_free) (gpointer state);
+  /* Indexes the bytes not seen yet.  Returns FALSE when the recording cannot
+   * be indexed further; the reason is set with recording_fail(). */
+  gboolean (*feed) (gpointer state, Recording *rec, const Source *src);
+} IndexerClass;
+
+struct Recording {
+  gint ref;
+  char *name;                     /* for log messages */
+  GRWLock lock;
+  GMutex feed_lock;
+  const IndexerClass *indexer;
+  gpointer state;
+  GPtrArray *tracks;              /* Track* */
+  GArray *extents;                /* Extent */
+  guint64 payload_len;
+  guint64 total_samples;
+  guint64 source_size;            /* bytes the indexer has been shown */
+  guint64 generation;             /* changes whenever a sample is appended */
+  gboolean failed;
+  char *error;                    /* first problem met, or NULL */
+  GString *notes;                 /* dropped tracks and other warnings, one per line */
+};
+
+typedef struct {
+  guint n_tracks;
+  guint32 *counts;                /* samples per track */
+  guint64 payload_len;
+  guint64 source_size;
+  guint64 generation;
+} Snapshot;
+
+/* Finds the indexer for src, or NULL.  *need_more is set when a short
+ * source could still turn out to be a recording. */
+const IndexerClass *recording_detect (const Source *src, gboolean *need_more);
+
+Recording *recording_new (const IndexerClass *indexer, const char *name);
+Recording *recording_ref (Recording *rec);
+void recording_unref (Recording *rec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Recording, recording_unref)
+
+/* Indexes what src holds beyond what was seen.  Returns TRUE if new samples
+ * became visible. */
+gboolean recording_update (Recording *rec, const Source *src);
+
+Snapshot *recording_snapshot (Recording *rec);
+void snapshot_free (Snapshot *snap);
+gboolean snapshot_equal (const Snapshot *a, const Snapshot *b);
+guint64 snapshot_samples (const Snapshot *snap);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Snapshot, snapshot_free)
+
+/* For indexers.  Tracks are added and samples appended between
+ * recording_begin_append() and recording_end_append(), which hold the write
+ * lock; parse outside it so readers are not held up. */
+void recording_begin_append (Recording *rec);
+void recording_end_append (Recording *rec);
+Track *recording_add_track (Recording *rec);
+/* Appends one sample whose bytes lie at source_offset.  Samples must arrive in
+ * source order; fails (and records why) otherwise or past the limits. */
+gboolean recording_append_sample (Recording *rec, Track *track, guint64 source_offset,
+                                  const SampleInfo *info);
+/* Stops indexing with a reason; logged once. */
+void recording_fail (Recording *rec, const char *format, ...) G_GNUC_PRINTF (2, 3);
+/* Records a non-fatal problem (a dropped track, a gap); logged once. */
+void recording_note (Recording *rec, const char *format, ...) G_GNUC_PRINTF (2, 3);
+/* A copy of the error or notes, for status attributes. */
+char *recording_describe_problems (Recording *rec);
+const char *recording_format_name (Recording *rec);
+gsize recording_memory (Recording *rec);
+
+G_END_DECLS
