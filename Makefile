@@ -51,3 +51,15 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libmuxer.a
 
 clean:
 	rm -rf build fs/livemp4fs tools/livemp4
+
+# Tests: GTest binaries print TAP, integration tests are bash scripts printing TAP;
+# prove runs both and prints the summary.  LIVEMP4FS/LIVEMP4 select the binaries.
+INTEGRATION := $(sort $(wildcard tests/integration/*.t))
+export LIVEMP4FS := $(abspath $(DAEMON))
+export LIVEMP4 := $(abspath $(TOOL))
+
+check-unit: all
+	prove -f $(UNIT_BIN)
+
+check-integration: all
+	prove -f $(INTEGRATION)
