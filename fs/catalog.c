@@ -1,0 +1,376 @@
+/* catalog.c — what each source file is shown as, under which name, and the
+ * recordings' indexes.  Matroska/WebM recordings NAME.EXT appear as NAME.mp4
+ * (NAME.EXT.mp4 where that is taken) and hide their originals unless
+ * keep_sources; fragmented MP4 recordings keep their names. */
+#include "livemp4fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How long a directory listing is trusted when the directory itself did not
+ * change: files still too short to classify, and network filesystems whose
+ * directory times lag, are looked at again after this. */
+#define DIR_MAP_MAX_AGE_US (1 * G_USEC_PER_SEC)
+
+typedef struct {
+  ino_t ino;
+  off_t size;
+  struct timespec mtime;
+  const IndexerClass *indexer;   /* NULL: plain */
+  gboolean undecided;
+} ProbeMemo;
+
+typedef struct {
+  struct timespec mtime, ctime;
+  gint64 built_at;
+  gboolean undecided;            /* some file could still become a recording */
+  GPtrArray *items;              /* DirItem, sorted by virtual name */
+} DirMap;
+
+void
+dir_item_free (DirItem *item)
+{
+  if (!item)
+    return;
+  g_free (item->name);
+  g_free (item->source_name);
+  g_free (item);
+}
+
+static DirItem *
+dir_item_copy (const DirItem *item)
+{
+  DirItem *c = g_memdup2 (item, sizeof *item);
+  c->name = g_strdup (item->name);
+  c->source_name = g_strdup (item->source_name);
+  return c;
+}
+
+static void
+dir_map_free (DirMap *map)
+{
+  g_ptr_array_unref (map->items);
+  g_free (map);
+}
+
+void
+catalog_init (void)
+{
+  fs.entries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) entry_unref);
+  fs.probes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  fs.dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) dir_map_free);
+}
+
+static gboolean
+same_time (const struct timespec *a, const struct timespec *b)
+{
+  return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Which indexer reads path, from its content; memoised per size and mtime.
+ * Called with fs.lock held. */
+static const IndexerClass *
+classify (const char *path, const struct stat *st, gboolean *undecided)
+{
+  ProbeMemo *memo = g_hash_table_lookup (fs.probes, path);
+  if (memo && memo->ino == st->st_ino &&
+      (!memo->undecided ? TRUE : memo->size == st->st_size && same_time (&memo->mtime, &st->st_mtim))) {
+    *undecided = memo->undecided;
+    return memo->indexer;
+  }
+  const IndexerClass *indexer = NULL;
+  gboolean need_more = FALSE;
+  int fd = openat (fs.root_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd >= 0) {
+    Source src = { .fd = fd, .size = (guint64) st->st_size };
+    indexer = recording_detect (&src, &need_more);
+    close (fd);
+  }
+  memo = g_new0 (ProbeMemo, 1);
+  *memo = (ProbeMemo) { st->st_ino, st->st_size, st->st_mtim, indexer, need_more };
+  g_hash_table_replace (fs.probes, g_strdup (path), memo);
+  *undecided = need_more;
+  return indexer;
+}
+
+static gint
+compare_items (gconstpointer a, gconstpointer b)
+{
+  return strcmp ((*(DirItem **) a)->name, (*(DirItem **) b)->name);
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char **) a, *(char **) b);
+}
+
+static gboolean
+has_mp4_suffix (const char *name)
+{
+  return g_str_has_suffix (name, ".mp4");
+}
+
+/* The name a Matroska recording is shown under: NAME.mp4, or NAME.EXT.mp4
+ * when NAME.mp4 is taken by a source file or an earlier recording. */
+static char *
+renamed (const char *source_name, GHashTable *taken)
+{
+  if (has_mp4_suffix (source_name))
+    return g_strdup (source_name);
+  const char *dot = strrchr (source_name, '.');
+  g_autofree char *base = dot && dot != source_name ? g_strndup (source_name, dot - source_name)
+                                                    : g_strdup (source_name);
+  char *name = g_strconcat (base, ".mp4", NULL);
+  if (!g_hash_table_contains (taken, name))
+    return name;
+  g_free (name);
+  return g_strconcat (source_name, ".mp4", NULL);
+}
+
+static DirMap *
+dir_map_build (const char *dir, int *err)
+{
+  int dfd = strcmp (dir, ".") == 0 ? openat (fs.root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                                   : openat (fs.root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (dfd < 0) {
+    *err = errno;
+    return NULL;
+  }
+  DIR *d = fdopendir (dfd);
+  if (!d) {
+    *err = errno;
+    close (dfd);
+    return NULL;
+  }
+  DirMap *map = g_new0 (DirMap, 1);
+  struct stat dst;
+  if (fstat (dfd, &dst) == 0) {
+    map->mtime = dst.st_mtim;
+    map->ctime = dst.st_ctim;
+  }
+  map->built_at = g_get_monotonic_time ();
+  map->items = g_ptr_array_new_with_free_func ((GDestroyNotify) dir_item_free);
+
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  struct dirent *de;
+  while ((de = readdir (d)))
+    if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
+      g_ptr_array_add (names, g_strdup (de->d_name));
+  closedir (d);
+  g_ptr_array_sort (names, compare_strings);
+
+  /* Names taken by files shown under their own name come first, so renamed
+   * recordings never shadow them. */
+  g_autoptr (GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GPtrArray) matroska = g_ptr_array_new ();
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = g_ptr_array_index (names, i);
+    g_autofree char *path = path_join (dir, name);
+    struct stat st;
+    if (fstatat (fs.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      continue;
+    DirItem *item = g_new0 (DirItem, 1);
+    item->source_name = g_strdup (name);
+    item->role = SOURCE_PLAIN;
+    if (S_ISDIR (st.st_mode)) {
+      item->type = DT_DIR;
+    } else if (S_ISLNK (st.st_mode)) {
+      item->type = DT_LNK;
+    } else if (S_ISREG (st.st_mode)) {
+      gboolean undecided;
+      const IndexerClass *indexer = classify (path, &st, &undecided);
+      map->undecided |= undecided;
+      item->type = DT_REG;
+      if (indexer) {
+        item->role = SOURCE_RECORDING;
+        if (strcmp (indexer->name, "fmp4") != 0 && !has_mp4_suffix (name)) {
+          g_ptr_array_add (matroska, item);
+          continue;
+        }
+      }
+    } else {
+      dir_item_free (item);   /* devices, fifos and sockets are not shown */
+      continue;
+    }
+    item->name = g_strdup (name);
+    g_hash_table_add (taken, item->name);
+    g_ptr_array_add (map->items, item);
+  }
+  for (guint i = 0; i < matroska->len; i++) {
+    DirItem *item = g_ptr_array_index (matroska, i);
+    item->name = renamed (item->source_name, taken);
+    g_hash_table_add (taken, item->name);
+    g_ptr_array_add (map->items, item);
+    if (fs.opts.keep_sources) {
+      DirItem *orig = g_new0 (DirItem, 1);
+      orig->name = g_strdup (item->source_name);
+      orig->source_name = g_strdup (item->source_name);
+      orig->role = SOURCE_HIDDEN;
+      orig->type = DT_REG;
+      g_ptr_array_add (map->items, orig);
+    }
+  }
+  g_ptr_array_sort (map->items, compare_items);
+  return map;
+}
+
+/* The current map of dir; called with fs.lock held. */
+static DirMap *
+dir_map_get (const char *dir, int *err)
+{
+  DirMap *map = g_hash_table_lookup (fs.dirs, dir);
+  if (map) {
+    struct stat dst;
+    gboolean fresh = fstatat (fs.root_fd, dir, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                     same_time (&dst.st_mtim, &map->mtime) && same_time (&dst.st_ctim, &map->ctime) &&
+                     g_get_monotonic_time () - map->built_at < DIR_MAP_MAX_AGE_US;
+    if (fresh)
+      return map;
+  }
+  map = dir_map_build (dir, err);
+  if (map)
+    g_hash_table_replace (fs.dirs, g_strdup (dir), map);
+  else
+    g_hash_table_remove (fs.dirs, dir);
+  return map;
+}
+
+GPtrArray *
+catalog_list (const char *dir, int *err)
+{
+  g_mutex_lock (&fs.lock);
+  DirMap *map = dir_map_get (dir, err);
+  GPtrArray *copy = NULL;
+  if (map) {
+    copy = g_ptr_array_new_full (map->items->len, (GDestroyNotify) dir_item_free);
+    for (guint i = 0; i < map->items->len; i++)
+      g_ptr_array_add (copy, dir_item_copy (g_ptr_array_index (map->items, i)));
+  }
+  g_mutex_unlock (&fs.lock);
+  return copy;
+}
+
+DirItem *
+catalog_resolve (const char *dir, const char *name)
+{
+  int err = 0;
+  DirItem *found = NULL;
+  g_mutex_lock (&fs.lock);
+  DirMap *map = dir_map_get (dir, &err);
+  if (map) {
+    guint lo = 0, hi = map->items->len;
+    while (lo < hi && !found) {
+      guint mid = lo + (hi - lo) / 2;
+      DirItem *item = g_ptr_array_index (map->items, mid);
+      int c = strcmp (name, item->name);
+      if (c == 0)
+        found = dir_item_copy (item);
+      else if (c < 0)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+  }
+  g_mutex_unlock (&fs.lock);
+  return found;
+}
+
+/* ---- recordings ---------------------------------------------------------- */
+
+void
+entry_unref (Entry *entry)
+{
+  if (!entry || !g_atomic_int_dec_and_test (&entry->ref))
+    return;
+  g_clear_pointer (&entry->layout, layout_unref);
+  recording_unref (entry->rec);
+  source_fd_unref (entry->fd);
+  g_mutex_clear (&entry->lock);
+  g_free (entry->path);
+  g_free (entry);
+}
+
+static Entry *
+entry_new (const char *path, const struct stat *st, int *err)
+{
+  int fd = openat (fs.root_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat fst;
+  if (fd < 0 || fstat (fd, &fst) < 0) {
+    *err = errno;
+    if (fd >= 0)
+      close (fd);
+    return NULL;
+  }
+  Source src = { .fd = fd, .size = (guint64) fst.st_size };
+  gboolean need_more;
+  const IndexerClass *indexer = recording_detect (&src, &need_more);
+  if (!indexer || fst.st_ino != st->st_ino) {
+    *err = EAGAIN;   /* changed under us; the caller looks again */
+    close (fd);
+    return NULL;
+  }
+  Entry *entry = g_new0 (Entry, 1);
+  entry->ref = 1;
+  g_mutex_init (&entry->lock);
+  entry->path = g_strdup (path);
+  entry->dev = fst.st_dev;
+  entry->ino = fst.st_ino;
+  entry->fd = source_fd_new (fd);
+  entry->rec = recording_new (indexer, path);
+  return entry;
+}
+
+/* Indexes what the source gained since the last look and moves the current
+ * snapshot if samples were added.  Called with entry->lock held. */
+static void
+entry_refresh (Entry *entry, const struct stat *st)
+{
+  if (entry->layout && st->st_size == entry->seen.st_size && same_time (&st->st_mtim, &entry->seen.st_mtim))
+    return;
+  Source src = { .fd = entry->fd->fd, .size = (guint64) st->st_size };
+  recording_update (entry->rec, &src);
+  entry->seen = *st;
+  g_autoptr (Snapshot) snap = recording_snapshot (entry->rec);
+  if (entry->layout && snapshot_equal (snap, entry->layout->snap))
+    return;
+  g_clear_pointer (&entry->layout, layout_unref);
+  entry->layout = layout_new (entry->rec, g_steal_pointer (&snap));
+}
+
+Entry *
+catalog_entry (const char *path, const struct stat *st, int *err)
+{
+  g_mutex_lock (&fs.lock);
+  Entry *entry = g_hash_table_lookup (fs.entries, path);
+  if (entry && (entry->ino != st->st_ino || entry->dev != st->st_dev || st->st_size < entry->seen.st_size)) {
+    /* Replaced or rewritten: start over; snapshots still open keep the old one. */
+    g_hash_table_remove (fs.entries, path);
+    entry = NULL;
+  }
+  if (!entry) {
+    entry = entry_new (path, st, err);
+    if (entry)
+      g_hash_table_insert (fs.entries, entry->path, entry);
+  }
+  if (entry)
+    g_atomic_int_inc (&entry->ref);
+  g_mutex_unlock (&fs.lock);
+  if (!entry)
+    return NULL;
+
+  g_mutex_lock (&entry->lock);
+  entry_refresh (entry, st);
+  g_mutex_unlock (&entry->lock);
+  return entry;
+}
+
+gboolean
+entry_is_live (const Entry *entry)
+{
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  return now - (gint64) entry->seen.st_mtim.tv_sec < (gint64) fs.opts.settle;
+}

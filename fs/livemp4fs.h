@@ -1,0 +1,132 @@
+/* livemp4fs.h — the daemon's shared state: options, nodes, recordings.
+ *
+ * Every snapshot of a recording is an inode of its own: a lookup of a live
+ * recording returns the node of its current snapshot, and a handle opened on
+ * it reads (and fstat()s) exactly that snapshot, however the source grows.
+ * Directories, plain files and symlinks are mirrored under nodes keyed by
+ * their source path.
+ */
+#pragma once
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <glib.h>
+#include <sys/stat.h>
+
+#include "muxer/layout.h"
+
+G_BEGIN_DECLS
+
+#define G_LOG_DOMAIN_FS "livemp4fs"
+
+typedef struct {
+  char *source;
+  unsigned settle;          /* seconds without change before a recording is settled */
+  int keep_sources;         /* also show Matroska originals under their own names */
+  int no_inotify;
+  char *loglevel;
+  int show_help;
+  int show_version;
+} Options;
+
+/* A source descriptor shared by a recording and the snapshots taken of it. */
+typedef struct {
+  gint ref;
+  int fd;
+} SourceFd;
+
+SourceFd *source_fd_new (int fd);
+SourceFd *source_fd_ref (SourceFd *s);
+void source_fd_unref (SourceFd *s);
+
+typedef enum {
+  NODE_DIR,
+  NODE_FILE,
+  NODE_SYMLINK,
+  NODE_SNAPSHOT,
+} NodeKind;
+
+typedef struct Entry Entry;
+
+typedef struct {
+  fuse_ino_t ino;
+  guint64 nlookup;
+  NodeKind kind;
+  char *path;               /* source path relative to the root, "." for the root */
+  char *key;                /* table key of mirrored nodes; NULL for snapshots */
+  /* NODE_SNAPSHOT: fixed for the node's life. */
+  struct stat attr;
+  Layout *layout;
+  SourceFd *fd;
+  Entry *entry;
+} Node;
+
+/* A recording in the source tree: its index and its current snapshot. */
+struct Entry {
+  gint ref;
+  GMutex lock;
+  char *path;
+  dev_t dev;
+  ino_t ino;
+  SourceFd *fd;
+  Recording *rec;
+  struct stat seen;          /* the source as last indexed */
+  Layout *layout;            /* current snapshot */
+  Node *node;                /* its node while the kernel knows it */
+};
+
+typedef struct {
+  Options opts;
+  int root_fd;
+  struct fuse_session *se;
+  GMutex lock;              /* nodes, entries, directory maps */
+  GHashTable *nodes;        /* ino -> Node */
+  GHashTable *keys;         /* key -> Node */
+  GHashTable *entries;      /* path -> Entry */
+  GHashTable *probes;       /* path -> ProbeMemo */
+  GHashTable *dirs;         /* path -> DirMap */
+  fuse_ino_t next_ino;
+} Fs;
+
+extern Fs fs;
+
+/* nodes.c */
+void nodes_init (void);
+Node *node_get (fuse_ino_t ino);
+/* Returns the mirrored node for path (creating it), with one more lookup. */
+Node *node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st);
+Node *node_lookup_snapshot (Entry *entry);
+void node_forget (fuse_ino_t ino, guint64 n);
+char *path_join (const char *dir, const char *name);
+
+/* catalog.c */
+typedef enum {
+  SOURCE_PLAIN,             /* mirrored as it is */
+  SOURCE_RECORDING,         /* shown as a fast-start MP4 */
+  SOURCE_HIDDEN,            /* a Matroska original shown under another name */
+} SourceRole;
+
+typedef struct {
+  char *name;               /* virtual name */
+  char *source_name;
+  SourceRole role;
+  unsigned char type;       /* DT_* */
+} DirItem;
+
+void catalog_init (void);
+/* The virtual entries of a source directory, sorted by name; free with g_ptr_array_unref. */
+GPtrArray *catalog_list (const char *dir, int *err);
+/* Resolves a virtual name in dir to its item (a copy), or NULL. */
+DirItem *catalog_resolve (const char *dir, const char *name);
+void dir_item_free (DirItem *item);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirItem, dir_item_free)
+/* The recording entry of a source file, indexed up to st, with one reference. */
+Entry *catalog_entry (const char *path, const struct stat *st, int *err);
+void entry_unref (Entry *entry);
+gboolean entry_is_live (const Entry *entry);
+
+/* ops_*.c */
+extern const struct fuse_lowlevel_ops livemp4fs_ops;
+void ops_fill_entry (struct fuse_entry_param *e, Node *node);
+
+G_END_DECLS

@@ -1,0 +1,181 @@
+/* main.c — livemp4fs SOURCE MOUNTPOINT [options]: options, logging, session. */
+#include "livemp4fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <syslog.h>
+#include <unistd.h>
+
+Fs fs;
+
+#define OPT(t, field, value) { t, offsetof (Options, field), value }
+static const struct fuse_opt option_spec[] = {
+  OPT ("settle=%u", settle, 0),
+  OPT ("keep_sources", keep_sources, 1),
+  OPT ("noinotify", no_inotify, 1),
+  OPT ("loglevel=%s", loglevel, 0),
+  OPT ("-h", show_help, 1),
+  OPT ("--help", show_help, 1),
+  OPT ("-V", show_version, 1),
+  OPT ("--version", show_version, 1),
+  FUSE_OPT_END
+};
+
+static void
+usage (const char *prog)
+{
+  printf ("usage: %s SOURCE MOUNTPOINT [options]\n\n"
+          "Shows the recordings in SOURCE as fast-start MP4 files at MOUNTPOINT.\n\n"
+          "livemp4fs options:\n"
+          "    -o settle=SECONDS      a recording is live until its source has not changed\n"
+          "                           for this long (default 10)\n"
+          "    -o keep_sources        also show Matroska/WebM originals under their own names\n"
+          "    -o noinotify           detect changes only by looking at size and mtime\n"
+          "    -o loglevel=LEVEL      error, warning, info or debug (default warning)\n"
+          "    -h, --help             this help\n"
+          "    -V, --version          the version\n\n",
+          prog);
+}
+
+static int
+option_proc (void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+  (void) outargs;
+  Options *opts = data;
+  if (key == FUSE_OPT_KEY_NONOPT && !opts->source) {
+    opts->source = g_strdup (arg);
+    return 0;   /* consumed: the rest is libfuse's */
+  }
+  return 1;
+}
+
+static GLogLevelFlags log_threshold = G_LOG_LEVEL_WARNING;
+static gboolean log_to_syslog;
+
+static void
+log_handler (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+  (void) data;
+  GLogLevelFlags l = level & G_LOG_LEVEL_MASK;
+  if (l > log_threshold)
+    return;
+  if (log_to_syslog) {
+    int prio = l <= G_LOG_LEVEL_CRITICAL ? LOG_ERR : l <= G_LOG_LEVEL_WARNING ? LOG_WARNING
+             : l <= G_LOG_LEVEL_INFO ? LOG_INFO : LOG_DEBUG;
+    syslog (prio, "%s", message);
+  } else {
+    const char *tag = l <= G_LOG_LEVEL_CRITICAL ? "error" : l <= G_LOG_LEVEL_WARNING ? "warning"
+                    : l <= G_LOG_LEVEL_INFO ? "info" : "debug";
+    fprintf (stderr, "%s: %s: %s\n", domain ? domain : "livemp4fs", tag, message);
+  }
+}
+
+static gboolean
+set_log_level (const char *name)
+{
+  static const struct { const char *name; GLogLevelFlags level; } levels[] = {
+    { "error", G_LOG_LEVEL_CRITICAL }, { "warning", G_LOG_LEVEL_WARNING },
+    { "info", G_LOG_LEVEL_INFO }, { "debug", G_LOG_LEVEL_DEBUG },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (levels); i++)
+    if (g_ascii_strcasecmp (name, levels[i].name) == 0) {
+      log_threshold = levels[i].level;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+raise_fd_limit (void)
+{
+  /* Every recording keeps its source open. */
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit (RLIMIT_NOFILE, &rl);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  struct fuse_args args = FUSE_ARGS_INIT (argc, argv);
+  struct fuse_cmdline_opts cmd = { 0 };
+  int ret = 1;
+
+  fs.opts.settle = 10;
+  if (fuse_opt_parse (&args, &fs.opts, option_spec, option_proc) < 0)
+    return 1;
+  if (fs.opts.show_help) {
+    usage (argv[0]);
+    fuse_cmdline_help ();
+    fuse_lowlevel_help ();
+    return 0;
+  }
+  if (fs.opts.show_version) {
+    printf ("livemp4fs %s (libfuse %s)\n", LIVEMP4FS_VERSION, fuse_pkgversion ());
+    return 0;
+  }
+  if (fs.opts.loglevel && !set_log_level (fs.opts.loglevel)) {
+    fprintf (stderr, "livemp4fs: unknown loglevel '%s'\n", fs.opts.loglevel);
+    return 1;
+  }
+  g_log_set_default_handler (log_handler, NULL);
+  /* Read-only, as the kernel enforces it: every write fails with EROFS. */
+  fuse_opt_add_arg (&args, "-oro,default_permissions,fsname=livemp4fs,subtype=livemp4fs");
+  if (fuse_parse_cmdline (&args, &cmd) != 0)
+    return 1;
+  if (!fs.opts.source || !cmd.mountpoint) {
+    usage (argv[0]);
+    goto out;
+  }
+  fs.root_fd = open (fs.opts.source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fs.root_fd < 0) {
+    fprintf (stderr, "livemp4fs: %s: %s\n", fs.opts.source, g_strerror (errno));
+    goto out;
+  }
+  raise_fd_limit ();
+  g_mutex_init (&fs.lock);
+  nodes_init ();
+  catalog_init ();
+
+  fs.se = fuse_session_new (&args, &livemp4fs_ops, sizeof livemp4fs_ops, NULL);
+  if (!fs.se)
+    goto out;
+  if (fuse_set_signal_handlers (fs.se) != 0)
+    goto destroy;
+  if (fuse_session_mount (fs.se, cmd.mountpoint) != 0)
+    goto remove_handlers;
+  if (!cmd.foreground) {
+    log_to_syslog = TRUE;
+    openlog ("livemp4fs", LOG_PID, LOG_DAEMON);
+  }
+  fuse_daemonize (cmd.foreground);
+  g_info ("serving %s at %s", fs.opts.source, cmd.mountpoint);
+  if (cmd.singlethread) {
+    ret = fuse_session_loop (fs.se);
+  } else {
+    struct fuse_loop_config *config = fuse_loop_cfg_create ();
+    fuse_loop_cfg_set_clone_fd (config, cmd.clone_fd);
+    if (cmd.max_threads > 0 && cmd.max_threads <= 1000)
+      fuse_loop_cfg_set_max_threads (config, cmd.max_threads);
+    if (cmd.max_idle_threads <= 1000)   /* UINT_MAX: not given */
+      fuse_loop_cfg_set_idle_threads (config, cmd.max_idle_threads);
+    ret = fuse_session_loop_mt (fs.se, config);
+    fuse_loop_cfg_destroy (config);
+  }
+  fuse_session_unmount (fs.se);
+remove_handlers:
+  fuse_remove_signal_handlers (fs.se);
+destroy:
+  fuse_session_destroy (fs.se);
+out:
+  free (cmd.mountpoint);
+  fuse_opt_free_args (&args);
+  return ret ? 1 : 0;
+}

@@ -1,0 +1,130 @@
+/* ops_file.c — open, read and release: each handle pins its snapshot, and
+ * payload is handed to the kernel as descriptor-backed buffers so it is
+ * spliced from the source, never copied through the daemon. */
+#include "livemp4fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+typedef struct {
+  Layout *layout;           /* snapshot handles */
+  SourceFd *fd;
+  int plain_fd;             /* mirrored files, else -1 */
+} Handle;
+
+void
+ops_init (void *userdata, struct fuse_conn_info *conn)
+{
+  (void) userdata;
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+    conn->want |= FUSE_CAP_SPLICE_WRITE;
+  /* Large reads: the kernel sends up to max_write/page-size pages a read. */
+  conn->max_write = 1 << 20;
+  conn->max_readahead = 1 << 20;
+}
+
+void
+ops_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  Node *node = node_get (ino);
+  if (!node) {
+    fuse_reply_err (req, ESTALE);
+    return;
+  }
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+    fuse_reply_err (req, EROFS);
+    return;
+  }
+  Handle *h = g_new0 (Handle, 1);
+  h->plain_fd = -1;
+  if (node->kind == NODE_SNAPSHOT) {
+    h->layout = layout_ref (node->layout);
+    h->fd = source_fd_ref (node->fd);
+    g_mutex_lock (&node->entry->lock);
+    gboolean live = entry_is_live (node->entry);
+    g_mutex_unlock (&node->entry->lock);
+    /* A snapshot's bytes never change, so its cache can be kept once the
+     * recording settles; live snapshots are short-lived and bypass it. */
+    fi->direct_io = live;
+    fi->keep_cache = !live;
+  } else if (node->kind == NODE_FILE) {
+    h->plain_fd = openat (fs.root_fd, node->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (h->plain_fd < 0) {
+      int err = errno;
+      g_free (h);
+      fuse_reply_err (req, err);
+      return;
+    }
+  } else {
+    g_free (h);
+    fuse_reply_err (req, node->kind == NODE_DIR ? EISDIR : ELOOP);
+    return;
+  }
+  fi->fh = (uint64_t) (uintptr_t) h;
+  fuse_reply_open (req, fi);
+}
+
+static void
+read_plain (fuse_req_t req, Handle *h, size_t size, off_t off)
+{
+  struct fuse_bufvec buf = FUSE_BUFVEC_INIT (size);
+  buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+  buf.buf[0].fd = h->plain_fd;
+  buf.buf[0].pos = off;
+  fuse_reply_data (req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void
+ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+  (void) ino;
+  Handle *h = (Handle *) (uintptr_t) fi->fh;
+  if (h->plain_fd >= 0) {
+    read_plain (req, h, size, off);
+    return;
+  }
+  g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
+  gsize total = layout_read (h->layout, (guint64) off, size, pieces);
+  if (total == 0) {
+    fuse_reply_buf (req, NULL, 0);
+    return;
+  }
+  /* A source cut below what the snapshot covers is an I/O error, not a short
+   * file: the snapshot promised these bytes. */
+  const LayoutPiece *last = &g_array_index (pieces, LayoutPiece, pieces->len - 1);
+  struct stat st;
+  if (!last->data && (fstat (h->fd->fd, &st) < 0 || (guint64) st.st_size < last->source_offset + last->len)) {
+    fuse_reply_err (req, EIO);
+    return;
+  }
+  struct fuse_bufvec *bv = g_malloc0 (sizeof *bv + pieces->len * sizeof (struct fuse_buf));
+  bv->count = pieces->len;
+  for (guint i = 0; i < pieces->len; i++) {
+    const LayoutPiece *p = &g_array_index (pieces, LayoutPiece, i);
+    struct fuse_buf *b = &bv->buf[i];
+    b->size = p->len;
+    if (p->data) {
+      b->mem = (void *) p->data;
+    } else {
+      b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+      b->fd = h->fd->fd;
+      b->pos = (off_t) p->source_offset;
+    }
+  }
+  fuse_reply_data (req, bv, FUSE_BUF_SPLICE_MOVE);
+  g_free (bv);
+}
+
+void
+ops_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  (void) ino;
+  Handle *h = (Handle *) (uintptr_t) fi->fh;
+  if (h->plain_fd >= 0)
+    close (h->plain_fd);
+  g_clear_pointer (&h->layout, layout_unref);
+  g_clear_pointer (&h->fd, source_fd_unref);
+  g_free (h);
+  fuse_reply_err (req, 0);
+}

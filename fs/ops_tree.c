@@ -1,0 +1,236 @@
+/* ops_tree.c — lookup, forget, getattr, readlink, readdir, statfs. */
+#include "livemp4fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <dirent.h>
+#include <unistd.h>
+
+/* Mirrored entries may change at any time; a second is the usual trade. */
+#define MIRROR_TIMEOUT 1.0
+/* A snapshot never changes, so its attributes can be kept; only the name's
+ * mapping to the current snapshot must be looked up again. */
+#define SNAPSHOT_ATTR_TIMEOUT 3600.0
+
+static void
+mirror_attr (struct stat *st)
+{
+  st->st_mode &= ~(mode_t) 0222;   /* read-only mirror */
+}
+
+void
+ops_fill_entry (struct fuse_entry_param *e, Node *node)
+{
+  e->ino = node->ino;
+  e->generation = 1;
+  if (node->kind == NODE_SNAPSHOT) {
+    e->attr = node->attr;
+    e->attr_timeout = SNAPSHOT_ATTR_TIMEOUT;
+    g_mutex_lock (&node->entry->lock);
+    gboolean live = entry_is_live (node->entry);
+    g_mutex_unlock (&node->entry->lock);
+    e->entry_timeout = live ? 0.0 : MIRROR_TIMEOUT;
+  } else {
+    e->attr_timeout = MIRROR_TIMEOUT;
+    e->entry_timeout = MIRROR_TIMEOUT;
+  }
+}
+
+static void
+op_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  Node *dir = node_get (parent);
+  if (!dir || dir->kind != NODE_DIR) {
+    fuse_reply_err (req, dir ? ENOTDIR : ESTALE);
+    return;
+  }
+  g_autoptr (DirItem) item = catalog_resolve (dir->path, name);
+  if (!item) {
+    fuse_reply_err (req, ENOENT);
+    return;
+  }
+  g_autofree char *path = path_join (dir->path, item->source_name);
+  struct stat st;
+  if (fstatat (fs.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    fuse_reply_err (req, errno);
+    return;
+  }
+  struct fuse_entry_param e = { 0 };
+  Node *node;
+  if (S_ISDIR (st.st_mode)) {
+    node = node_lookup_mirrored (NODE_DIR, path, &st);
+  } else if (S_ISLNK (st.st_mode)) {
+    node = node_lookup_mirrored (NODE_SYMLINK, path, &st);
+  } else if (!S_ISREG (st.st_mode)) {
+    fuse_reply_err (req, ENOENT);
+    return;
+  } else if (item->role == SOURCE_RECORDING) {
+    int err = 0;
+    Entry *entry = catalog_entry (path, &st, &err);
+    if (!entry) {
+      /* No longer a recording (replaced while we looked): shown as it is
+       * when it kept its name, gone otherwise. */
+      if (strcmp (item->name, item->source_name) != 0) {
+        fuse_reply_err (req, ENOENT);
+        return;
+      }
+      node = node_lookup_mirrored (NODE_FILE, path, &st);
+    } else {
+      g_mutex_lock (&entry->lock);
+      node = node_lookup_snapshot (entry);
+      g_mutex_unlock (&entry->lock);
+      entry_unref (entry);
+    }
+  } else {
+    node = node_lookup_mirrored (NODE_FILE, path, &st);
+  }
+  ops_fill_entry (&e, node);
+  if (node->kind != NODE_SNAPSHOT) {
+    e.attr = st;
+    mirror_attr (&e.attr);
+  }
+  fuse_reply_entry (req, &e);
+}
+
+static void
+op_forget (fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+  node_forget (ino, nlookup);
+  fuse_reply_none (req);
+}
+
+static void
+op_forget_multi (fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+  for (size_t i = 0; i < count; i++)
+    node_forget (forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none (req);
+}
+
+static void
+op_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  (void) fi;
+  Node *node = node_get (ino);
+  if (!node) {
+    fuse_reply_err (req, ESTALE);
+    return;
+  }
+  if (node->kind == NODE_SNAPSHOT) {
+    fuse_reply_attr (req, &node->attr, SNAPSHOT_ATTR_TIMEOUT);
+    return;
+  }
+  struct stat st;
+  if (fstatat (fs.root_fd, node->path, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0) {
+    fuse_reply_err (req, errno);
+    return;
+  }
+  mirror_attr (&st);
+  fuse_reply_attr (req, &st, MIRROR_TIMEOUT);
+}
+
+static void
+op_readlink (fuse_req_t req, fuse_ino_t ino)
+{
+  Node *node = node_get (ino);
+  char buf[PATH_MAX + 1];
+  if (!node || node->kind != NODE_SYMLINK) {
+    fuse_reply_err (req, node ? EINVAL : ESTALE);
+    return;
+  }
+  ssize_t n = readlinkat (fs.root_fd, node->path, buf, sizeof buf - 1);
+  if (n < 0) {
+    fuse_reply_err (req, errno);
+    return;
+  }
+  buf[n] = '\0';
+  fuse_reply_readlink (req, buf);
+}
+
+static void
+op_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  Node *node = node_get (ino);
+  int err = 0;
+  if (!node || node->kind != NODE_DIR) {
+    fuse_reply_err (req, node ? ENOTDIR : ESTALE);
+    return;
+  }
+  GPtrArray *items = catalog_list (node->path, &err);
+  if (!items) {
+    fuse_reply_err (req, err);
+    return;
+  }
+  fi->fh = (uint64_t) (uintptr_t) items;
+  fuse_reply_open (req, fi);
+}
+
+static void
+op_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+  (void) ino;
+  GPtrArray *items = (GPtrArray *) (uintptr_t) fi->fh;
+  g_autofree char *buf = g_malloc (size);
+  size_t used = 0;
+  /* Offsets 0 and 1 are "." and ".."; item i is offset i + 2. */
+  for (off_t i = off; i < (off_t) items->len + 2; i++) {
+    const char *name = i == 0 ? "." : i == 1 ? ".." : ((DirItem *) g_ptr_array_index (items, i - 2))->name;
+    unsigned char type = i < 2 ? DT_DIR : ((DirItem *) g_ptr_array_index (items, i - 2))->type;
+    /* d_ino must not be 0 or readdir(3) skips the entry; the real number
+     * comes with the lookup (newer libfuse calls this FUSE_UNKNOWN_INO). */
+    struct stat st = { .st_ino = 0xffffffff, .st_mode = (mode_t) DTTOIF (type) };
+    size_t n = fuse_add_direntry (req, buf + used, size - used, name, &st, i + 1);
+    if (n > size - used)
+      break;
+    used += n;
+  }
+  fuse_reply_buf (req, buf, used);
+}
+
+static void
+op_releasedir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  (void) ino;
+  g_ptr_array_unref ((GPtrArray *) (uintptr_t) fi->fh);
+  fuse_reply_err (req, 0);
+}
+
+static void
+op_statfs (fuse_req_t req, fuse_ino_t ino)
+{
+  (void) ino;
+  struct statvfs sv;
+  if (fstatvfs (fs.root_fd, &sv) < 0)
+    fuse_reply_err (req, errno);
+  else
+    fuse_reply_statfs (req, &sv);
+}
+
+/* Defined in ops_file.c and ops_xattr.c. */
+void ops_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void ops_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void ops_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size);
+void ops_init (void *userdata, struct fuse_conn_info *conn);
+
+const struct fuse_lowlevel_ops livemp4fs_ops = {
+  .init = ops_init,
+  .lookup = op_lookup,
+  .forget = op_forget,
+  .forget_multi = op_forget_multi,
+  .getattr = op_getattr,
+  .readlink = op_readlink,
+  .opendir = op_opendir,
+  .readdir = op_readdir,
+  .releasedir = op_releasedir,
+  .statfs = op_statfs,
+  .open = ops_open,
+  .read = ops_read,
+  .release = ops_release,
+  .getxattr = ops_getxattr,
+  .listxattr = ops_listxattr,
+};

@@ -1,0 +1,90 @@
+/* ops_xattr.c — status of each virtual recording as extended attributes:
+ * user.livemp4.{state,duration,samples,format,error}. */
+#include "livemp4fs.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const char *const names[] = {
+  "user.livemp4.state", "user.livemp4.duration", "user.livemp4.samples",
+  "user.livemp4.format", "user.livemp4.error",
+};
+
+/* The value of attribute i for node, or NULL if it has none. */
+static char *
+xattr_value (Node *node, guint i)
+{
+  Layout *l = node->layout;
+  Recording *rec = l->rec;
+  switch (i) {
+  case 0: {
+    g_mutex_lock (&node->entry->lock);
+    gboolean live = entry_is_live (node->entry);
+    g_mutex_unlock (&node->entry->lock);
+    return g_strdup (rec->failed ? "error" : live ? "live" : "settled");
+  }
+  case 1:
+    return g_strdup_printf ("%.3f", layout_duration_seconds (l));
+  case 2:
+    return g_strdup_printf ("%" G_GUINT64_FORMAT, snapshot_samples (l->snap));
+  case 3:
+    return g_strdup (recording_format_name (rec));
+  case 4: {
+    char *problems = recording_describe_problems (rec);
+    if (*problems)
+      return problems;
+    g_free (problems);
+    return NULL;
+  }
+  }
+  return NULL;
+}
+
+void
+ops_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+  Node *node = node_get (ino);
+  if (!node || node->kind != NODE_SNAPSHOT) {
+    fuse_reply_err (req, node ? ENODATA : ESTALE);
+    return;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    if (strcmp (name, names[i]) != 0)
+      continue;
+    g_autofree char *value = xattr_value (node, i);
+    if (!value)
+      break;
+    size_t len = strlen (value);
+    if (size == 0)
+      fuse_reply_xattr (req, len);
+    else if (size < len)
+      fuse_reply_err (req, ERANGE);
+    else
+      fuse_reply_buf (req, value, len);
+    return;
+  }
+  fuse_reply_err (req, ENODATA);
+}
+
+void
+ops_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+  Node *node = node_get (ino);
+  if (!node) {
+    fuse_reply_err (req, ESTALE);
+    return;
+  }
+  g_autoptr (GString) list = g_string_new (NULL);
+  if (node->kind == NODE_SNAPSHOT)
+    for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+      g_autofree char *value = xattr_value (node, i);
+      if (value)
+        g_string_append_len (list, names[i], (gssize) strlen (names[i]) + 1);
+    }
+  if (size == 0)
+    fuse_reply_xattr (req, list->len);
+  else if (size < list->len)
+    fuse_reply_err (req, ERANGE);
+  else
+    fuse_reply_buf (req, list->str, list->len);
+}
