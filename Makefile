@@ -27,7 +27,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DAEMON := $(BUILD)/livemp4fs
 TOOL := $(BUILD)/livemp4
 
-.PHONY: all check check-unit check-integration asan clean
+.PHONY: all check check-unit check-integration asan bench fuzz demo demo-stop install clean
+.SECONDARY:
 all: $(DAEMON) $(TOOL) $(UNIT_BIN)
 	@ln -sf ../$(DAEMON) fs/livemp4fs
 	@ln -sf ../$(TOOL) tools/livemp4
@@ -57,6 +58,13 @@ clean:
 INTEGRATION := $(sort $(wildcard tests/integration/*.t))
 export LIVEMP4FS := $(abspath $(DAEMON))
 export LIVEMP4 := $(abspath $(TOOL))
+
+check: all
+	$(MAKE) SAN=1 all
+	tests/check.sh
+
+asan:
+	$(MAKE) SAN=1 all
 
 check-unit: all
 	prove -f $(UNIT_BIN)
