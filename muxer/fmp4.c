@@ -47,6 +47,7 @@ typedef struct {
   Phase phase;
   guint64 pos;                   /* next top-level box */
   GArray *tracks;                /* Fmp4Track */
+  GArray *hidden_trex;           /* Fmp4Track (track NULL): trex of tracks not shown */
   GArray *pending;               /* PendingSample, in source order */
   guint pending_done;
   gboolean warned_unknown_track;
@@ -57,6 +58,7 @@ fmp4_state_new (void)
 {
   Fmp4State *st = g_new0 (Fmp4State, 1);
   st->tracks = g_array_new (FALSE, TRUE, sizeof (Fmp4Track));
+  st->hidden_trex = g_array_new (FALSE, TRUE, sizeof (Fmp4Track));
   st->pending = g_array_new (FALSE, FALSE, sizeof (PendingSample));
   return st;
 }
@@ -66,6 +68,7 @@ fmp4_state_free (gpointer data)
 {
   Fmp4State *st = data;
   g_array_unref (st->tracks);
+  g_array_unref (st->hidden_trex);
   g_array_unref (st->pending);
   g_free (st);
 }
@@ -295,6 +298,15 @@ parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesc
   return TRUE;
 }
 
+static Fmp4Track *
+find_track (Fmp4State *st, guint32 id)
+{
+  for (guint i = 0; i < st->tracks->len; i++)
+    if (g_array_index (st->tracks, Fmp4Track, i).id == id)
+      return &g_array_index (st->tracks, Fmp4Track, i);
+  return NULL;
+}
+
 static gboolean
 parse_moov (Fmp4State *st, Recording *rec, ByteReader moov)
 {
@@ -331,14 +343,14 @@ parse_moov (Fmp4State *st, Recording *rec, ByteReader moov)
         !byte_reader_u32 (&b, &sdi) || !byte_reader_u32 (&b, &duration) ||
         !byte_reader_u32 (&b, &size) || !byte_reader_u32 (&b, &sflags))
       continue;
-    for (guint i = 0; i < st->tracks->len; i++) {
-      Fmp4Track *ft = &g_array_index (st->tracks, Fmp4Track, i);
-      if (ft->id == id) {
-        ft->default_description_index = sdi;
-        ft->default_duration = duration;
-        ft->default_size = size;
-        ft->default_flags = sflags;
-      }
+    Fmp4Track defaults = { .id = id, .default_description_index = sdi, .default_duration = duration,
+                           .default_size = size, .default_flags = sflags };
+    Fmp4Track *ft = find_track (st, id);
+    if (ft) {
+      defaults.track = ft->track;
+      *ft = defaults;
+    } else if (st->hidden_trex->len < RECORDING_MAX_TRACKS) {
+      g_array_append_val (st->hidden_trex, defaults);
     }
   }
   if (st->tracks->len == 0) {
@@ -349,15 +361,6 @@ parse_moov (Fmp4State *st, Recording *rec, ByteReader moov)
 }
 
 /* ---- fragments ----------------------------------------------------------- */
-
-static Fmp4Track *
-find_track (Fmp4State *st, guint32 id)
-{
-  for (guint i = 0; i < st->tracks->len; i++)
-    if (g_array_index (st->tracks, Fmp4Track, i).id == id)
-      return &g_array_index (st->tracks, Fmp4Track, i);
-  return NULL;
-}
 
 typedef struct {
   guint64 moof_start;
@@ -438,11 +441,17 @@ parse_traf (Fmp4State *st, Recording *rec, ByteReader traf, MoofContext *mc)
       !byte_reader_u32 (&tfhd, &id))
     return FALSE;
   Fmp4Track *ft = find_track (st, id);
+  Fmp4Track hidden = { .id = id, .default_description_index = 1 };
   if (!ft) {
     if (!st->warned_unknown_track)
       recording_note (rec, "fragments of unknown track %u are skipped", id);
     st->warned_unknown_track = TRUE;
-    return TRUE;
+    /* Its samples are not shown, but its data still moves the implicit base
+     * of the trafs after it (8.8.7.1): its truns are read and dropped. */
+    for (guint i = 0; i < st->hidden_trex->len; i++)
+      if (g_array_index (st->hidden_trex, Fmp4Track, i).id == id)
+        hidden = g_array_index (st->hidden_trex, Fmp4Track, i);
+    ft = &hidden;
   }
   guint64 base = mc->previous_traf_end;
   guint32 defaults[4] = { ft->default_duration, ft->default_size, ft->default_flags,
@@ -488,6 +497,10 @@ parse_traf (Fmp4State *st, Recording *rec, ByteReader traf, MoofContext *mc)
     first_trun = FALSE;
   }
   mc->previous_traf_end = data_pos;
+  if (!ft->track) {
+    g_array_set_size (mc->samples, first);
+    return TRUE;
+  }
   if (mc->samples->len > first && !ft->started) {
     /* Written before the track's first sample is appended under the lock. */
     ft->started = TRUE;
