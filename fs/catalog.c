@@ -59,7 +59,7 @@ dir_map_free (DirMap *map)
 void
 catalog_init (void)
 {
-  fs.entries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) entry_unref);
+  fs.entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) entry_unref);
   fs.probes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   fs.dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) dir_map_free);
 }
@@ -344,17 +344,20 @@ entry_refresh (Entry *entry, const struct stat *st)
 Entry *
 catalog_entry (const char *path, const struct stat *st, int *err)
 {
+  /* Keyed by the source's identity, so a recording renamed at the end (as
+   * recorders do with temporary names) keeps its index. */
+  g_autofree char *key = g_strdup_printf ("%lu:%lu", (unsigned long) st->st_dev, (unsigned long) st->st_ino);
   g_mutex_lock (&fs.lock);
-  Entry *entry = g_hash_table_lookup (fs.entries, path);
-  if (entry && (entry->ino != st->st_ino || entry->dev != st->st_dev || st->st_size < entry->seen.st_size)) {
-    /* Replaced or rewritten: start over; snapshots still open keep the old one. */
-    g_hash_table_remove (fs.entries, path);
+  Entry *entry = g_hash_table_lookup (fs.entries, key);
+  if (entry && st->st_size < entry->seen.st_size) {
+    /* Rewritten in place: start over; snapshots still open keep the old one. */
+    g_hash_table_remove (fs.entries, key);
     entry = NULL;
   }
   if (!entry) {
     entry = entry_new (path, st, err);
     if (entry)
-      g_hash_table_insert (fs.entries, entry->path, entry);
+      g_hash_table_insert (fs.entries, g_steal_pointer (&key), entry);
   }
   if (entry)
     g_atomic_int_inc (&entry->ref);
@@ -366,6 +369,46 @@ catalog_entry (const char *path, const struct stat *st, int *err)
   entry_refresh (entry, st);
   g_mutex_unlock (&entry->lock);
   return entry;
+}
+
+Entry *
+catalog_find_entry (const struct stat *st)
+{
+  g_autofree char *key = g_strdup_printf ("%lu:%lu", (unsigned long) st->st_dev, (unsigned long) st->st_ino);
+  g_mutex_lock (&fs.lock);
+  Entry *entry = g_hash_table_lookup (fs.entries, key);
+  if (entry)
+    g_atomic_int_inc (&entry->ref);
+  g_mutex_unlock (&fs.lock);
+  return entry;
+}
+
+static gboolean
+entry_is_gone (gpointer key, gpointer value, gpointer data)
+{
+  (void) key;
+  (void) data;
+  Entry *entry = value;
+  struct stat st;
+  /* Only the table holds it and its source is deleted: nobody can reach it. */
+  return g_atomic_int_get (&entry->ref) == 1 && fstat (entry->fd->fd, &st) == 0 && st.st_nlink == 0;
+}
+
+guint
+catalog_sweep (void)
+{
+  g_mutex_lock (&fs.lock);
+  guint n = g_hash_table_foreach_remove (fs.entries, entry_is_gone, NULL);
+  g_mutex_unlock (&fs.lock);
+  return n;
+}
+
+void
+catalog_forget_dir (const char *dir)
+{
+  g_mutex_lock (&fs.lock);
+  g_hash_table_remove (fs.dirs, dir);
+  g_mutex_unlock (&fs.lock);
 }
 
 gboolean

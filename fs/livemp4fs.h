@@ -82,7 +82,10 @@ typedef struct {
   GMutex lock;              /* nodes, entries, directory maps */
   GHashTable *nodes;        /* ino -> Node */
   GHashTable *keys;         /* key -> Node */
-  GHashTable *entries;      /* path -> Entry */
+  GHashTable *entries;      /* "dev:ino" of the source -> Entry */
+  GHashTable *dir_inos;     /* source dir path -> inode of its node */
+  int inotify_fd;
+  GHashTable *watches;      /* inotify wd -> dir path */
   GHashTable *probes;       /* path -> ProbeMemo */
   GHashTable *dirs;         /* path -> DirMap */
   fuse_ino_t next_ino;
@@ -122,8 +125,19 @@ void dir_item_free (DirItem *item);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirItem, dir_item_free)
 /* The recording entry of a source file, indexed up to st, with one reference. */
 Entry *catalog_entry (const char *path, const struct stat *st, int *err);
+/* The entry of a source file if it is indexed, with one reference. */
+Entry *catalog_find_entry (const struct stat *st);
+/* Drops entries whose sources were deleted and that nothing uses. */
+guint catalog_sweep (void);
+/* Forgets the listing of dir so the next look rebuilds it. */
+void catalog_forget_dir (const char *dir);
 void entry_unref (Entry *entry);
 gboolean entry_is_live (const Entry *entry);
+
+/* watch.c */
+/* Starts the change watcher: inotify where it works, and a periodic sweep. */
+void watch_start (void);
+void watch_dir (const char *path, fuse_ino_t ino);
 
 /* ops_*.c */
 extern const struct fuse_lowlevel_ops livemp4fs_ops;

@@ -156,6 +156,7 @@ main (int argc, char **argv)
     openlog ("livemp4fs", LOG_PID, LOG_DAEMON);
   }
   fuse_daemonize (cmd.foreground);
+  watch_start ();
   g_info ("serving %s at %s", fs.opts.source, cmd.mountpoint);
   if (cmd.singlethread) {
     ret = fuse_session_loop (fs.se);

@@ -90,6 +90,8 @@ node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st)
     node = node_insert (kind, path);
     node->key = g_steal_pointer (&key);
     g_hash_table_insert (fs.keys, node->key, node);
+    if (kind == NODE_DIR)
+      watch_dir (path, node->ino);
   }
   node->nlookup++;
   g_mutex_unlock (&fs.lock);

@@ -14,6 +14,9 @@
 /* A snapshot never changes, so its attributes can be kept; only the name's
  * mapping to the current snapshot must be looked up again. */
 #define SNAPSHOT_ATTR_TIMEOUT 3600.0
+/* A settled recording's name may be cached while inotify would tell us of a
+ * change (watch.c invalidates it); without inotify, only as long as a mirror. */
+#define SETTLED_TIMEOUT (fs.inotify_fd >= 0 ? 30.0 : MIRROR_TIMEOUT)
 
 static void
 mirror_attr (struct stat *st)
@@ -32,7 +35,7 @@ ops_fill_entry (struct fuse_entry_param *e, Node *node)
     g_mutex_lock (&node->entry->lock);
     gboolean live = entry_is_live (node->entry);
     g_mutex_unlock (&node->entry->lock);
-    e->entry_timeout = live ? 0.0 : MIRROR_TIMEOUT;
+    e->entry_timeout = live ? 0.0 : SETTLED_TIMEOUT;
   } else {
     e->attr_timeout = MIRROR_TIMEOUT;
     e->entry_timeout = MIRROR_TIMEOUT;

@@ -1,0 +1,182 @@
+/* watch.c — noticing changes the kernel has cached.
+ *
+ * Live recordings are looked up on every access (entry timeout 0), so their
+ * growth is seen without help.  A settled recording's name is cached; when
+ * its source changes again, inotify tells us and the kernel's entry is
+ * invalidated so the next access sees the new snapshot.  Network filesystems
+ * do not report remote writes, so there (or with -o noinotify) settled names
+ * are cached only briefly and changes are found by size and mtime on access.
+ * The thread also drops indexes of deleted, unused recordings.
+ */
+#include "livemp4fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define SWEEP_INTERVAL_MS 2000
+#define WATCH_MASK (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
+                    IN_MOVED_TO | IN_DELETE_SELF | IN_ONLYDIR)
+#define STRUCTURE_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)
+
+static gboolean
+is_network_fs (int fd)
+{
+  struct statfs sf;
+  if (fstatfs (fd, &sf) < 0)
+    return FALSE;
+  switch ((unsigned long) sf.f_type) {
+  case NFS_SUPER_MAGIC:
+  case SMB_SUPER_MAGIC:
+  case 0xff534d42:   /* CIFS */
+  case 0xfe534d42:   /* SMB2 */
+  case 0x00c36400:   /* Ceph */
+  case 0x01021997:   /* 9p */
+  case 0x65735546:   /* FUSE (sshfs, another livemp4fs ...) */
+  case 0x47504653:   /* GPFS */
+  case 0x6b414653:   /* AFS */
+    return TRUE;
+  }
+  return FALSE;
+}
+
+void
+watch_dir (const char *path, fuse_ino_t ino)
+{
+  /* Called with fs.lock held. */
+  g_hash_table_replace (fs.dir_inos, g_strdup (path), GSIZE_TO_POINTER (ino));
+  if (fs.inotify_fd < 0)
+    return;
+  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d/%s", fs.root_fd, path);
+  int wd = inotify_add_watch (fs.inotify_fd, proc, WATCH_MASK);
+  if (wd < 0) {
+    g_debug ("cannot watch %s: %s", path, g_strerror (errno));
+    return;
+  }
+  g_hash_table_replace (fs.watches, GINT_TO_POINTER (wd), g_strdup (path));
+}
+
+static void
+invalidate_name (fuse_ino_t parent, const char *name)
+{
+  /* ENOENT only means the kernel had nothing cached under that name. */
+  fuse_lowlevel_notify_inval_entry (fs.se, parent, name, strlen (name));
+}
+
+/* The names a source file may be shown under: its own, and the names a
+ * Matroska recording takes (NAME.mp4, NAME.EXT.mp4). */
+static void
+invalidate_names (fuse_ino_t parent, const char *name)
+{
+  invalidate_name (parent, name);
+  g_autofree char *with_ext = g_strconcat (name, ".mp4", NULL);
+  invalidate_name (parent, with_ext);
+  const char *dot = strrchr (name, '.');
+  if (dot && dot != name) {
+    g_autofree char *base = g_strndup (name, dot - name);
+    g_autofree char *renamed = g_strconcat (base, ".mp4", NULL);
+    invalidate_name (parent, renamed);
+  }
+}
+
+/* TRUE when path is a recording the kernel may be caching as settled. */
+static gboolean
+is_settled_recording (const char *path)
+{
+  struct stat st;
+  if (fstatat (fs.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return FALSE;
+  Entry *entry = catalog_find_entry (&st);
+  if (!entry)
+    return FALSE;
+  g_mutex_lock (&entry->lock);
+  gboolean settled = !entry_is_live (entry);
+  g_mutex_unlock (&entry->lock);
+  entry_unref (entry);
+  return settled;
+}
+
+static void
+handle_event (const struct inotify_event *ev)
+{
+  if (ev->mask & IN_Q_OVERFLOW) {
+    g_mutex_lock (&fs.lock);
+    g_hash_table_remove_all (fs.dirs);
+    g_mutex_unlock (&fs.lock);
+    return;
+  }
+  g_mutex_lock (&fs.lock);
+  if (ev->mask & IN_IGNORED) {
+    g_hash_table_remove (fs.watches, GINT_TO_POINTER (ev->wd));
+    g_mutex_unlock (&fs.lock);
+    return;
+  }
+  g_autofree char *dir = g_strdup (g_hash_table_lookup (fs.watches, GINT_TO_POINTER (ev->wd)));
+  fuse_ino_t parent = dir ? GPOINTER_TO_SIZE (g_hash_table_lookup (fs.dir_inos, dir)) : 0;
+  g_mutex_unlock (&fs.lock);
+  if (!dir || !parent || ev->len == 0)
+    return;
+
+  if (ev->mask & STRUCTURE_MASK) {
+    catalog_forget_dir (dir);
+  } else {
+    g_autofree char *path = path_join (dir, ev->name);
+    if (!is_settled_recording (path))
+      return;
+    g_info ("%s changed after it had settled", path);
+  }
+  invalidate_names (parent, ev->name);
+}
+
+static gpointer
+watch_thread (gpointer data)
+{
+  (void) data;
+  char buf[64 * 1024] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  for (;;) {
+    struct pollfd pfd = { .fd = fs.inotify_fd, .events = POLLIN };
+    int n = fs.inotify_fd >= 0 ? poll (&pfd, 1, SWEEP_INTERVAL_MS) : (g_usleep (SWEEP_INTERVAL_MS * 1000), 0);
+    if (n > 0) {
+      ssize_t len = read (fs.inotify_fd, buf, sizeof buf);
+      for (char *p = buf; len > 0 && p < buf + len;) {
+        const struct inotify_event *ev = (const struct inotify_event *) p;
+        handle_event (ev);
+        p += sizeof *ev + ev->len;
+      }
+    } else {
+      guint dropped = catalog_sweep ();
+      if (dropped)
+        g_debug ("dropped %u indexes of deleted recordings", dropped);
+    }
+  }
+  return NULL;
+}
+
+void
+watch_start (void)
+{
+  fs.watches = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  fs.dir_inos = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  fs.inotify_fd = -1;
+  if (fs.opts.no_inotify) {
+    g_info ("inotify switched off: changes are found by size and mtime on access");
+  } else if (is_network_fs (fs.root_fd)) {
+    fs.opts.no_inotify = TRUE;
+    g_info ("%s is on a network filesystem: changes are found by size and mtime on access", fs.opts.source);
+  } else {
+    fs.inotify_fd = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
+    if (fs.inotify_fd < 0) {
+      fs.opts.no_inotify = TRUE;
+      g_warning ("inotify unavailable (%s): changes are found by size and mtime on access", g_strerror (errno));
+    }
+  }
+  g_mutex_lock (&fs.lock);
+  watch_dir (".", FUSE_ROOT_ID);
+  g_mutex_unlock (&fs.lock);
+  g_thread_unref (g_thread_new ("watch", watch_thread, NULL));
+}
