@@ -27,7 +27,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DAEMON := $(BUILD)/livemp4fs
 TOOL := $(BUILD)/livemp4
 
-.PHONY: all check check-unit check-integration asan bench fuzz demo demo-stop install clean
+.PHONY: all check check-unit check-integration asan bench fuzz demo demo-stop install uninstall clean
 .SECONDARY:
 all: $(DAEMON) $(TOOL) $(UNIT_BIN)
 	@ln -sf ../$(DAEMON) fs/livemp4fs
@@ -49,6 +49,26 @@ $(TOOL): $(BUILD)/tools/livemp4.o $(BUILD)/libmuxer.a
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libmuxer.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: all
+	install -D -m 755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/livemp4fs
+	install -D -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/livemp4
+	install -D -m 644 doc/livemp4fs.1 $(DESTDIR)$(PREFIX)/share/man/man1/livemp4fs.1
+	install -D -m 644 doc/srv-mp4.mount $(DESTDIR)$(PREFIX)/share/doc/livemp4fs/srv-mp4.mount
+	install -D -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/livemp4fs/README.md
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/livemp4fs $(DESTDIR)$(PREFIX)/bin/livemp4 \
+	      $(DESTDIR)$(PREFIX)/share/man/man1/livemp4fs.1
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/livemp4fs
+
+demo:
+	tools/demo.sh
+
+demo-stop:
+	tools/demo-stop.sh
 
 clean:
 	rm -rf build fs/livemp4fs tools/livemp4
