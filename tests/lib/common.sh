@@ -355,7 +355,8 @@ daemon_log() { local mnt; mnt=$(realpath -m "$1"); cat "${_mnt_log[$mnt]}"; }
 #   --duration S    seconds of media (default 3)
 #   --video-only    no audio track
 #   --audio-only    no video track
-#   --realtime      read the sources at their native rate (-re): the file grows for S seconds
+#   --realtime      read the sources at their native rate (-re) and flush every fragment
+#                   (-flush_packets 1): the file grows for S seconds
 #   --size WxH      (default 160x120)   --rate FPS (default 25)   --gop N (default 25)
 # Video is testsrc2 in H.264 (libx264, 2 B-frames), audio a sine in AAC.  The container is a
 # fragmented MP4 with -movflags frag_keyframe+empty_moov unless the output options include
@@ -408,6 +409,9 @@ _record_ffmpeg_cmd() {
   local arg has_movflags=0
   for arg in "$@"; do [[ $arg == -movflags ]] && has_movflags=1; done
   ((has_movflags)) || cmd+=(-movflags frag_keyframe+empty_moov)
+  # Without this FFmpeg keeps everything in its 32 KiB I/O buffer and the file does not grow
+  # while it records; a live recorder flushes every fragment.
+  ((re)) && cmd+=(-flush_packets 1)
   cmd+=("$@" -f mp4 "$out")
   _rec_cmd=("${cmd[@]}")
   _rec_out=$out
