@@ -321,6 +321,7 @@ entry_new (const char *path, const struct stat *st, int *err)
   entry->ino = fst.st_ino;
   entry->fd = source_fd_new (fd);
   entry->rec = recording_new (indexer, path);
+  g_info ("%s: %s recording", path, indexer->name);
   return entry;
 }
 
@@ -394,11 +395,36 @@ entry_is_gone (gpointer key, gpointer value, gpointer data)
   return g_atomic_int_get (&entry->ref) == 1 && fstat (entry->fd->fd, &st) == 0 && st.st_nlink == 0;
 }
 
+const char *
+entry_state (Entry *entry)
+{
+  /* Called with entry->lock held. */
+  return entry->rec->failed ? "error" : entry_is_live (entry) ? "live" : "settled";
+}
+
+static void
+log_state_change (gpointer key, gpointer value, gpointer data)
+{
+  (void) key;
+  (void) data;
+  Entry *entry = value;
+  g_mutex_lock (&entry->lock);
+  const char *state = entry_state (entry);
+  if (entry->layout && state != entry->logged_state) {
+    g_info ("%s: %s, %u tracks, %.3f s, %" G_GUINT64_FORMAT " samples", entry->path, state,
+            entry->layout->n_tracks, layout_duration_seconds (entry->layout),
+            snapshot_samples (entry->layout->snap));
+    entry->logged_state = state;
+  }
+  g_mutex_unlock (&entry->lock);
+}
+
 guint
 catalog_sweep (void)
 {
   g_mutex_lock (&fs.lock);
   guint n = g_hash_table_foreach_remove (fs.entries, entry_is_gone, NULL);
+  g_hash_table_foreach (fs.entries, log_state_change, NULL);
   g_mutex_unlock (&fs.lock);
   return n;
 }

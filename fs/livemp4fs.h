@@ -73,6 +73,7 @@ struct Entry {
   struct stat seen;          /* the source as last indexed */
   Layout *layout;            /* current snapshot */
   Node *node;                /* its node while the kernel knows it */
+  const char *logged_state;  /* the state last logged: "live", "settled" or "error" */
 };
 
 typedef struct {
@@ -127,8 +128,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirItem, dir_item_free)
 Entry *catalog_entry (const char *path, const struct stat *st, int *err);
 /* The entry of a source file if it is indexed, with one reference. */
 Entry *catalog_find_entry (const struct stat *st);
-/* Drops entries whose sources were deleted and that nothing uses. */
+/* Drops entries whose sources were deleted and that nothing uses, and logs
+ * recordings whose state changed. */
 guint catalog_sweep (void);
+const char *entry_state (Entry *entry);
 /* Forgets the listing of dir so the next look rebuilds it. */
 void catalog_forget_dir (const char *dir);
 void entry_unref (Entry *entry);

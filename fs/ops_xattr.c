@@ -19,9 +19,9 @@ xattr_value (Node *node, guint i)
   switch (i) {
   case 0: {
     g_mutex_lock (&node->entry->lock);
-    gboolean live = entry_is_live (node->entry);
+    char *state = g_strdup (entry_state (node->entry));
     g_mutex_unlock (&node->entry->lock);
-    return g_strdup (rec->failed ? "error" : live ? "live" : "settled");
+    return state;
   }
   case 1:
     return g_strdup_printf ("%.3f", layout_duration_seconds (l));

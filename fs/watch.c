@@ -138,6 +138,7 @@ watch_thread (gpointer data)
 {
   (void) data;
   char buf[64 * 1024] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  gint64 last_sweep = g_get_monotonic_time ();
   for (;;) {
     struct pollfd pfd = { .fd = fs.inotify_fd, .events = POLLIN };
     int n = fs.inotify_fd >= 0 ? poll (&pfd, 1, SWEEP_INTERVAL_MS) : (g_usleep (SWEEP_INTERVAL_MS * 1000), 0);
@@ -148,7 +149,10 @@ watch_thread (gpointer data)
         handle_event (ev);
         p += sizeof *ev + ev->len;
       }
-    } else {
+    }
+    /* Growing recordings keep inotify busy: sweep by the clock, not on idle. */
+    if (g_get_monotonic_time () - last_sweep >= SWEEP_INTERVAL_MS * 1000) {
+      last_sweep = g_get_monotonic_time ();
       guint dropped = catalog_sweep ();
       if (dropped)
         g_debug ("dropped %u indexes of deleted recordings", dropped);
