@@ -421,11 +421,21 @@ _record_ffmpeg_cmd() {
 
 # ------------------------------------------------------------ checks ---------
 
-# check_mp4 FILE: a fast-start MP4 (ftyp first, one moov before one mdat, boxes tiling the
-# file, no fragments); ffprobe -v error prints nothing; a full decode prints nothing.
+# check_mp4 [-e] FILE: a fast-start MP4 (ftyp first, one moov before one mdat, boxes tiling
+# the file, no fragments); ffprobe -v error prints nothing; a full decode prints nothing.
+# With -e, a file without any track passes too (ffmpeg cannot decode a file with no stream:
+# the decode is left out for it).
 check_mp4() {
+  local allow_empty=0
+  [[ $1 == -e ]] && { allow_empty=1; shift; }
   local f=$1 out status=0
   if [[ ! -f $f ]]; then echo "$f: missing"; return 1; fi
+  if ((allow_empty)) && [[ $(stream_count "$f") == 0 ]]; then
+    python3 "$MP4UTIL" faststart "$f" || status=1
+    out=$(to 60 ffprobe -v error -show_format -show_streams "$f" 2>&1 >/dev/null)
+    [[ $? == 0 && -z $out ]] || { echo "ffprobe -v error $f: $out"; status=1; }
+    return "$status"
+  fi
   python3 "$MP4UTIL" faststart "$f" || status=1
   out=$(to 60 ffprobe -v error -show_format -show_streams "$f" 2>&1 >/dev/null)
   local rc=$?
@@ -440,6 +450,11 @@ check_mp4() {
     status=1
   fi
   return "$status"
+}
+
+# stream_count FILE: how many streams ffprobe finds.
+stream_count() {
+  to 30 ffprobe -v error -show_entries stream=index -of csv=p=0 "$1" | grep -c .
 }
 
 # _framemd5 FILE OUT [ffmpeg output options]: decoded frames (or packets with -c copy).
