@@ -319,7 +319,9 @@ write_chunk_offsets (ByteWriter *w, const SampleTable *t, guint32 n_chunks, Moov
     guint64 off = g_array_index (t->chunks, Chunk, i).payload_offset;
     gsize at = w->buf->len;
     g_array_append_val (out->offset_fields, at);
-    out->co64 ? byte_writer_u64 (w, off) : byte_writer_u32 (w, (guint32) off);
+    /* A payload offset past 4 GiB saturates, so moov_relocate() sees that it
+     * no longer fits stco instead of relocating a wrapped value. */
+    out->co64 ? byte_writer_u64 (w, off) : byte_writer_u32 (w, (guint32) MIN (off, G_MAXUINT32));
   }
   (void) width;
   box_end (w, box);
