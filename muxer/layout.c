@@ -99,8 +99,8 @@ find_extent (GArray *extents, guint64 pos)
 gsize
 layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces)
 {
-  if (offset >= layout->size)
-    return 0;
+  if (len == 0 || offset >= layout->size)
+    return 0;   /* never an empty piece */
   len = MIN (len, layout->size - offset);
   gsize done = 0;
 
