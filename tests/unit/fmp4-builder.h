@@ -95,11 +95,17 @@ typedef struct {
   GArray *samples;             /* FbSample, in file order */
   guint32 sequence;
   guint8 fill;
+  /* Sparse: fb_fragment writes the mdat header (64-bit) but not the sample
+   * bytes, which are left to a hole in a sparse file; sparse_payload counts
+   * them.  Only the last fragment may be sparse. */
+  gboolean sparse;
+  guint64 sparse_payload;
 } Fmp4Builder;
 
 static inline void
 fb_init (Fmp4Builder *b)
 {
+  *b = (Fmp4Builder) { 0 };
   byte_writer_init (&b->w);
   b->tracks = g_array_new (FALSE, TRUE, sizeof (FbTrack));
   b->samples = g_array_new (FALSE, TRUE, sizeof (FbSample));
@@ -368,17 +374,35 @@ fb_fragment (Fmp4Builder *b, const FbTraf *trafs, guint n_trafs)
   traf_first[n_trafs] = samples->len;
   box_end (w, moof);
 
-  gsize mdat = box_begin (w, FOURCC ('m', 'd', 'a', 't'));
-  for (guint i = 0; i < samples->len; i++) {
-    FbSample *s = &g_array_index (samples, FbSample, i);
-    s->offset = w->buf->len;
-    s->fill = b->fill++;
-    gsize at = w->buf->len;
-    g_byte_array_set_size (w->buf, at + s->size);
-    memset (w->buf->data + at, s->fill, s->size);
+  gsize mdat = w->buf->len;
+  guint64 mdat_end;
+  if (b->sparse) {
+    byte_writer_u32 (w, 1);
+    byte_writer_u32 (w, FOURCC ('m', 'd', 'a', 't'));
+    byte_writer_u64 (w, 0);
+    guint64 pos = w->buf->len;
+    for (guint i = 0; i < samples->len; i++) {
+      FbSample *s = &g_array_index (samples, FbSample, i);
+      s->offset = pos;
+      s->fill = 0;   /* a hole reads as zeros */
+      pos += s->size;
+    }
+    mdat_end = pos;
+    b->sparse_payload = pos - w->buf->len;
+    byte_writer_put_u64_at (w, mdat + 8, mdat_end - mdat);
+  } else {
+    box_begin (w, FOURCC ('m', 'd', 'a', 't'));
+    for (guint i = 0; i < samples->len; i++) {
+      FbSample *s = &g_array_index (samples, FbSample, i);
+      s->offset = w->buf->len;
+      s->fill = b->fill++;
+      gsize at = w->buf->len;
+      g_byte_array_set_size (w->buf, at + s->size);
+      memset (w->buf->data + at, s->fill, s->size);
+    }
+    mdat_end = w->buf->len;
+    box_end (w, mdat);
   }
-  guint64 mdat_end = w->buf->len;
-  box_end (w, mdat);
 
   /* Where each traf's bytes start, and the base its offsets are relative to. */
   for (guint t = 0; t < n_trafs; t++) {
