@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "fmp4.h"
+#include "mkv.h"
 
 static const IndexerClass *const indexers[] = {
   &fmp4_indexer,
+  &mkv_indexer,
 };
 
 const IndexerClass *

@@ -1,0 +1,37 @@
+/* mkv.h — indexer for Matroska and WebM recordings (RFC 9559).
+ *
+ * A recording is an EBML header (DocType "matroska" or "webm") and a Segment,
+ * whose size and whose Clusters' sizes may be unknown while it is written.
+ * The indexer reads element headers, Info, Tracks and block headers, never a
+ * frame's payload except the few bytes that give an audio frame's duration.
+ * Each frame of a block becomes one sample where it lies in the file.
+ *
+ * Timing: presentation times are the Matroska timestamps (minus CodecDelay
+ * for audio).  Video decode times are rebuilt from the block order, like
+ * FFmpeg's remux does: a frame's duration is known once the next frame of its
+ * track arrives, so each track holds its last frame back, and holds its first
+ * frames until the reorder depth of B-frames is known.  Audio durations come
+ * from the codec (Opus TOC, AAC frame length, FLAC block size, AC-3), so long
+ * recordings do not drift; a hole in the timestamps lengthens the frame before
+ * it.  Samples are appended in file order across tracks, so a held frame also
+ * holds back the frames after it.  The held frames are released with an
+ * estimated duration when the Segment ends (its known size reached, or Cues,
+ * Tags, Chapters or Attachments after the Clusters).
+ */
+#pragma once
+
+#include "recording.h"
+
+G_BEGIN_DECLS
+
+extern const IndexerClass mkv_indexer;
+
+/* Frames a video track holds back to learn its B-frame reorder depth. */
+#define MKV_REORDER_LOOKAHEAD 16
+/* Reorder depths above this are treated as this (H.264 allows 16). */
+#define MKV_MAX_REORDER 16
+/* Frames waiting behind a held one; past this the held frame is released
+ * with an estimated duration, so a stalled track cannot hold memory. */
+#define MKV_MAX_PENDING_FRAMES 20000
+
+G_END_DECLS
