@@ -79,7 +79,12 @@ ok() {
   fi
   _tap_failed=$((_tap_failed + 1))
   echo "not ok $_tap_run - $*"
-  diag "  Failed test '$*' ($TEST_NAME, line ${BASH_LINENO[0]})"
+  # The line in the test script (skipping this library's frames).
+  local i line=?
+  for ((i = 0; i < ${#BASH_SOURCE[@]} - 1; i++)); do
+    if [[ ${BASH_SOURCE[i + 1]} != "${BASH_SOURCE[0]}" ]]; then line=${BASH_LINENO[i]}; break; fi
+  done
+  diag "  Failed test '$*' ($TEST_NAME, line $line)"
   return 1
 }
 
@@ -212,11 +217,24 @@ _wait_daemon() {
 _cleanup() {
   local rc=$1 mnt pid leftover
   trap - EXIT INT TERM
-  # Recorders and helpers first (they may hold files in the mount open).
+  _restore_output
+  # Recorders and helpers first (they may hold files in the mount open), then this shell's
+  # own descriptors on files under the test directory (exec 3<MNT/file).
   for pid in "${_pids[@]}"; do _stop_pid "$pid"; done
+  local fd target
+  for fd in /proc/$$/fd/*; do
+    target=$(readlink "$fd" 2>/dev/null) || continue
+    fd=${fd##*/}
+    if ((fd > 2)) && [[ -n $_tmp_root && $target == "$_tmp_root"/* ]]; then
+      eval "exec $fd<&-"
+    fi
+  done
   for mnt in "${_mnts[@]}"; do
-    _fuse_unmount "$mnt"
-    _wait_daemon "$mnt" 10
+    if _fuse_unmount "$mnt"; then
+      _wait_daemon "$mnt" 10
+    else
+      _wait_daemon "$mnt" 2   # lazily unmounted: someone still holds it; do not wait long
+    fi
   done
   # Anything still mounted under the test directory is a leftover.
   if [[ -n $_tmp_root ]]; then
@@ -241,8 +259,6 @@ _cleanup() {
     elif ((_tap_run != _tap_planned)); then
       diag "planned $_tap_planned tests but ran $_tap_run (exit $rc)"
       failed=255
-    elif ((rc != 0)) && [[ $_tap_done == 0 ]]; then
-      failed=255
     fi
   fi
   ((_tap_extra_fail)) && failed=255
@@ -259,9 +275,14 @@ _cleanup() {
   exit "$failed"
 }
 
+# The test's own stdout and stderr: a signal may arrive while a function runs with its output
+# redirected, and the cleanup must still report to prove.  Long-lived children do not get them.
+exec {_tap_stdout}>&1 {_tap_stderr}>&2
+_restore_output() { exec >&"$_tap_stdout" 2>&"$_tap_stderr"; }
+
 trap '_cleanup $?' EXIT
-trap 'diag "interrupted"; exit 130' INT
-trap 'diag "terminated"; exit 143' TERM
+trap '_restore_output; diag "interrupted"; exit 130' INT
+trap '_restore_output; diag "terminated"; exit 143' TERM
 
 # ------------------------------------------------------------ the daemon -----
 
@@ -290,7 +311,7 @@ mount_fs() {
   mnt=$(realpath "$mnt")
   log="$_tmp_root/daemon${mnt//\//_}.log"
   echo "--- $LIVEMP4FS $src $mnt -f $*" >>"$log"
-  "$LIVEMP4FS" "$src" "$mnt" -f "$@" >>"$log" 2>&1 &
+  "$LIVEMP4FS" "$src" "$mnt" -f "$@" >>"$log" 2>&1 {_tap_stdout}>&- {_tap_stderr}>&- &
   pid=$!
   _mnt_pid[$mnt]=$pid
   _mnt_log[$mnt]=$log
@@ -377,7 +398,7 @@ record_ffmpeg() {
 REC_PID=""
 record_ffmpeg_bg() {
   _record_ffmpeg_cmd "$@" || return 2
-  "${_rec_cmd[@]}" </dev/null >"$_rec_out.log" 2>&1 &
+  "${_rec_cmd[@]}" </dev/null >"$_rec_out.log" 2>&1 {_tap_stdout}>&- {_tap_stderr}>&- &
   REC_PID=$!
   track_pid "$REC_PID"
 }
