@@ -1,0 +1,540 @@
+/* test-mkv.c — the Matroska indexer on small crafted files: incremental feeding,
+ * live (unknown-size) elements, lacing, timing, left-out tracks and damage. */
+#include <string.h>
+
+#include "muxer/bytes.h"
+#include "muxer/mkv.h"
+
+/* ---- a tiny EBML writer ---- */
+
+static void
+put_id (GByteArray *b, guint32 id)
+{
+  guint len = id > 0xffffff ? 4 : id > 0xffff ? 3 : id > 0xff ? 2 : 1;
+  for (guint i = 0; i < len; i++) {
+    guint8 c = (guint8) (id >> (8 * (len - 1 - i)));
+    g_byte_array_append (b, &c, 1);
+  }
+}
+
+static void
+put_size8 (GByteArray *b, guint64 size)
+{
+  guint8 s[8] = { 0x01 };
+  for (int i = 1; i < 8; i++)
+    s[i] = (guint8) (size >> (8 * (7 - i)));
+  g_byte_array_append (b, s, 8);
+}
+
+static void
+el_bytes (GByteArray *b, guint32 id, const void *data, gsize len)
+{
+  put_id (b, id);
+  put_size8 (b, len);
+  g_byte_array_append (b, data, (guint) len);
+}
+
+static void
+el_uint (GByteArray *b, guint32 id, guint64 v)
+{
+  guint8 be[8];
+  for (int i = 0; i < 8; i++)
+    be[i] = (guint8) (v >> (8 * (7 - i)));
+  el_bytes (b, id, be, 8);
+}
+
+static void
+el_string (GByteArray *b, guint32 id, const char *s)
+{
+  el_bytes (b, id, s, strlen (s));
+}
+
+static gsize
+master_begin (GByteArray *b, guint32 id)
+{
+  put_id (b, id);
+  gsize at = b->len;
+  put_size8 (b, 0);
+  return at;
+}
+
+static void
+master_end (GByteArray *b, gsize at)
+{
+  guint64 size = b->len - at - 8;
+  for (int i = 1; i < 8; i++)
+    b->data[at + i] = (guint8) (size >> (8 * (7 - i)));
+}
+
+static void
+master_unknown (GByteArray *b, guint32 id)
+{
+  static const guint8 unknown[8] = { 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+  put_id (b, id);
+  g_byte_array_append (b, unknown, 8);
+}
+
+/* A SimpleBlock of one frame; frame bytes are `fill` except the first byte. */
+static void
+simple_block (GByteArray *b, guint track, gint16 ts, gboolean key, guint8 first, gsize size)
+{
+  put_id (b, 0xa3);
+  put_size8 (b, 4 + size);
+  guint8 h[4] = { (guint8) (0x80 | track), (guint8) ((guint16) ts >> 8), (guint8) ts, key ? 0x80 : 0 };
+  g_byte_array_append (b, h, 4);
+  for (gsize i = 0; i < size; i++) {
+    guint8 c = i == 0 ? first : (guint8) (i * 7);
+    g_byte_array_append (b, &c, 1);
+  }
+}
+
+static const guint8 opus_head[19] = { 'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 2, 0x38, 0x01,
+                                      0x80, 0xbb, 0, 0, 0, 0, 0 };
+static const guint8 avcc[] = { 0x01, 0x64, 0x00, 0x1f, 0xff, 0xe0, 0x00 };
+
+static void
+ebml_header (GByteArray *b)
+{
+  gsize h = master_begin (b, 0x1a45dfa3);
+  el_string (b, 0x4282, "webm");
+  master_end (b, h);
+}
+
+static void
+track_entry (GByteArray *b, guint number, guint type, const char *codec, const void *priv, gsize priv_len)
+{
+  gsize e = master_begin (b, 0xae);
+  el_uint (b, 0xd7, number);
+  el_uint (b, 0x83, type);
+  el_string (b, 0x86, codec);
+  if (priv)
+    el_bytes (b, 0x63a2, priv, priv_len);
+  if (type == 1) {
+    gsize v = master_begin (b, 0xe0);
+    el_uint (b, 0xb0, 64);
+    el_uint (b, 0xba, 48);
+    master_end (b, v);
+  }
+  master_end (b, e);
+}
+
+/* VP8 video (track 1, 25 fps) and Opus audio (track 2, 20 ms frames, TOC
+ * 0xfc): 12 + 8 video frames in two clusters, the second of unknown size, then Cues end the recording.
+ * With live set, the Segment has an unknown size and there are no Cues. */
+static GByteArray *
+build_av (gboolean live)
+{
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  gsize seg = 0;
+  if (live)
+    master_unknown (b, 0x18538067);
+  else
+    seg = master_begin (b, 0x18538067);
+  gsize info = master_begin (b, 0x1549a966);
+  el_uint (b, 0x2ad7b1, 1000000);
+  master_end (b, info);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 1, 1, "V_VP8", NULL, 0);
+  track_entry (b, 2, 2, "A_OPUS", opus_head, sizeof opus_head);
+  master_end (b, tracks);
+
+  gsize cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 0);
+  for (int i = 0; i < 12; i++) {
+    simple_block (b, 1, (gint16) (i * 40), i == 0, 0x10, 30 + i);
+    simple_block (b, 2, (gint16) (i * 40), TRUE, 0xfc, 12);
+    simple_block (b, 2, (gint16) (i * 40 + 20), TRUE, 0xfc, 11);
+  }
+  master_end (b, cl);
+  master_unknown (b, 0x1f43b675);
+  el_uint (b, 0xe7, 480);
+  for (int i = 0; i < 8; i++) {
+    simple_block (b, 1, (gint16) (i * 40), i == 0, 0x10, 40 + i);
+    simple_block (b, 2, (gint16) (i * 40), TRUE, 0xfc, 13);
+    simple_block (b, 2, (gint16) (i * 40 + 20), TRUE, 0xfc, 14);
+  }
+  if (!live) {
+    gsize cues = master_begin (b, 0x1c53bb6b);
+    master_end (b, cues);
+    master_end (b, seg);
+  }
+  return b;
+}
+
+/* Everything the writer will see: per track its samples, and the extents. */
+static char *
+describe (Recording *rec)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < rec->tracks->len; i++) {
+    Track *t = g_ptr_array_index (rec->tracks, i);
+    const SampleTable *tab = &t->table;
+    g_string_append_printf (s, "track %u %c ts=%u base=%" G_GINT64_FORMAT " n=%u:", t->id,
+                            (char) (t->handler >> 24), t->timescale, t->edit_base, tab->count);
+    guint32 d = 0, o = 0, dleft = 0, oleft = 0;
+    gint32 off = 0;
+    guint32 delta = 0;
+    for (guint32 k = 0; k < tab->count; k++) {
+      if (dleft == 0) {
+        DurationRun *r = &g_array_index (tab->durations, DurationRun, d++);
+        dleft = r->count;
+        delta = r->delta;
+      }
+      if (oleft == 0) {
+        OffsetRun *r = &g_array_index (tab->offsets, OffsetRun, o++);
+        oleft = r->count;
+        off = r->offset;
+      }
+      dleft--;
+      oleft--;
+      g_string_append_printf (s, " %u/%u/%d%s", g_array_index (tab->sizes, guint32, k), delta, off,
+                              sample_table_sync_count (tab, k + 1) > sample_table_sync_count (tab, k) ? "k" : "");
+    }
+    g_string_append (s, "\n");
+  }
+  for (guint i = 0; i < rec->extents->len; i++) {
+    Extent *e = &g_array_index (rec->extents, Extent, i);
+    g_string_append_printf (s, "extent %" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT "\n", e->source_offset, e->length);
+  }
+  return g_string_free (s, FALSE);
+}
+
+static Recording *
+index_whole (const guint8 *data, gsize len)
+{
+  Recording *rec = recording_new (&mkv_indexer, "test");
+  Source src = source_from_memory (data, len);
+  recording_update (rec, &src);
+  return rec;
+}
+
+static void
+test_probe_by_content (void)
+{
+  g_autoptr (GByteArray) b = build_av (FALSE);
+  Source src = source_from_memory (b->data, b->len);
+  g_assert_cmpint (mkv_indexer.probe (&src), ==, PROBE_YES);
+  src.size = 3;
+  g_assert_cmpint (mkv_indexer.probe (&src), ==, PROBE_NEED_MORE);
+  static const guint8 mp4[] = { 0, 0, 0, 0x18, 'f', 't', 'y', 'p' };
+  src = source_from_memory (mp4, sizeof mp4);
+  g_assert_cmpint (mkv_indexer.probe (&src), ==, PROBE_NO);
+  /* An EBML document of another type is not a recording. */
+  GByteArray *other = g_byte_array_new ();
+  gsize h = master_begin (other, 0x1a45dfa3);
+  el_string (other, 0x4282, "ebmlfoo");
+  master_end (other, h);
+  src = source_from_memory (other->data, other->len);
+  g_assert_cmpint (mkv_indexer.probe (&src), ==, PROBE_NO);
+  g_byte_array_unref (other);
+}
+
+static void
+test_whole_file_samples_and_timing (void)
+{
+  g_autoptr (GByteArray) b = build_av (FALSE);
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  g_assert_false (rec->failed);
+  g_assert_cmpuint (rec->tracks->len, ==, 2);
+  Track *v = g_ptr_array_index (rec->tracks, 0), *a = g_ptr_array_index (rec->tracks, 1);
+  g_assert_cmphex (v->codec, ==, FOURCC ('v', 'p', '0', '8'));
+  g_assert_cmphex (a->codec, ==, FOURCC ('O', 'p', 'u', 's'));
+  g_assert_cmpuint (v->table.count, ==, 20);
+  g_assert_cmpuint (a->table.count, ==, 40);
+  /* Video: 40 ms at 90 kHz, the last one's estimated from the one before. */
+  g_assert_cmpuint (v->timescale, ==, 90000);
+  g_assert_cmpuint (sample_table_duration (&v->table, 20), ==, 20 * 3600);
+  g_assert_cmpint (v->edit_base, ==, 0);
+  /* Audio: 960 samples each from the TOC; CodecDelay absent. */
+  g_assert_cmpuint (a->timescale, ==, 48000);
+  g_assert_cmpuint (sample_table_duration (&a->table, 40), ==, 40 * 960);
+  g_assert_cmpuint (sample_table_sync_count (&v->table, 20), ==, 2);
+}
+
+/* Feeding every prefix in turn ends exactly where one parse of the whole does,
+ * and every prefix shows a prefix of the whole's samples. */
+static void
+check_incremental (GByteArray *b)
+{
+  g_autoptr (Recording) whole = index_whole (b->data, b->len);
+  g_autofree char *expect = describe (whole);
+  g_autoptr (Recording) rec = recording_new (&mkv_indexer, "test");
+  for (gsize n = 0; n <= b->len; n++) {
+    Source src = source_from_memory (b->data, n);
+    recording_update (rec, &src);
+    g_assert_false (rec->failed);
+    for (guint i = 0; i < rec->tracks->len; i++) {
+      Track *t = g_ptr_array_index (rec->tracks, i), *w = g_ptr_array_index (whole->tracks, i);
+      g_assert_cmpuint (t->table.count, <=, w->table.count);
+      for (guint32 k = 0; k < t->table.count; k++)
+        g_assert_cmpuint (g_array_index (t->table.sizes, guint32, k), ==, g_array_index (w->table.sizes, guint32, k));
+      if (t->table.count)
+        g_assert_cmpuint (sample_table_duration (&t->table, t->table.count), ==,
+                          sample_table_duration (&w->table, t->table.count));
+    }
+  }
+  g_autofree char *got = describe (rec);
+  g_assert_cmpstr (got, ==, expect);
+}
+
+static void
+test_incremental_equals_whole (void)
+{
+  g_autoptr (GByteArray) b = build_av (FALSE);
+  check_incremental (b);
+}
+
+static void
+test_incremental_live_equals_whole (void)
+{
+  g_autoptr (GByteArray) b = build_av (TRUE);
+  check_incremental (b);
+}
+
+/* A live recording has no end: the last video frame waits for its
+ * successor, and so does everything after it in the file. */
+static void
+test_live_holds_last_video_frame (void)
+{
+  g_autoptr (GByteArray) live = build_av (TRUE);
+  g_autoptr (GByteArray) done = build_av (FALSE);
+  g_autoptr (Recording) a = index_whole (live->data, live->len);
+  g_autoptr (Recording) b = index_whole (done->data, done->len);
+  Track *lv = g_ptr_array_index (a->tracks, 0), *la = g_ptr_array_index (a->tracks, 1);
+  g_assert_cmpuint (lv->table.count, ==, 19);
+  g_assert_cmpuint (la->table.count, ==, 38);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (b->tracks, 0))->table.count, ==, 20);
+}
+
+static void
+test_every_cut_never_fails (void)
+{
+  g_autoptr (GByteArray) b = build_av (FALSE);
+  for (gsize n = 0; n <= b->len; n++) {
+    g_autoptr (Recording) rec = index_whole (b->data, n);
+    g_assert_false (rec->failed);
+  }
+}
+
+/* Overwriting any byte gives some result, never a crash or a hang. */
+static void
+test_damage_anywhere_is_survived (void)
+{
+  g_autoptr (GByteArray) b = build_av (FALSE);
+  g_autofree guint8 *copy = g_memdup2 (b->data, b->len);
+  static const guint8 values[] = { 0x00, 0xff, 0x80, 0x01, 0x42 };
+  for (gsize i = 0; i < b->len; i++) {
+    for (gsize v = 0; v < G_N_ELEMENTS (values); v++) {
+      memcpy (copy, b->data, b->len);
+      copy[i] = values[v];
+      g_autoptr (Recording) rec = index_whole (copy, b->len);
+      (void) rec;
+    }
+  }
+}
+
+static void
+test_damage_keeps_samples_before_it (void)
+{
+  g_autoptr (GByteArray) b = build_av (FALSE);
+  g_autoptr (Recording) whole = index_whole (b->data, b->len);
+  /* Zeros from the second cluster on (a crash on a filesystem that
+   * extends files before writing them). */
+  g_autofree guint8 *copy = g_memdup2 (b->data, b->len);
+  gsize second = 0;
+  for (gsize i = b->len - 4; i > 0 && !second; i--)
+    if (memcmp (copy + i, "\x1f\x43\xb6\x75", 4) == 0)
+      second = i;
+  memset (copy + second, 0, b->len - second);
+  g_autoptr (Recording) rec = index_whole (copy, b->len);
+  g_assert_true (rec->failed);
+  Track *v = g_ptr_array_index (rec->tracks, 0), *a = g_ptr_array_index (rec->tracks, 1);
+  g_assert_cmpuint (v->table.count, ==, 12);
+  g_assert_cmpuint (a->table.count, ==, 24);
+}
+
+static void
+test_unsupported_codec_left_out (void)
+{
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  gsize seg = master_begin (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 1, 2, "A_VORBIS", "xyz", 3);
+  track_entry (b, 2, 2, "A_OPUS", opus_head, sizeof opus_head);
+  master_end (b, tracks);
+  gsize cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 0);
+  simple_block (b, 1, 0, TRUE, 0x00, 10);
+  simple_block (b, 2, 0, TRUE, 0xfc, 10);
+  master_end (b, cl);
+  master_end (b, seg);
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  g_assert_false (rec->failed);
+  g_assert_cmpuint (rec->tracks->len, ==, 1);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (rec->tracks, 0))->table.count, ==, 1);
+  g_autofree char *problems = recording_describe_problems (rec);
+  g_assert_nonnull (strstr (problems, "track 1: codec A_VORBIS cannot be carried in MP4; left out"));
+  g_byte_array_unref (b);
+}
+
+static void
+test_tracks_after_first_cluster_ignored (void)
+{
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  gsize seg = master_begin (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 2, 2, "A_OPUS", opus_head, sizeof opus_head);
+  master_end (b, tracks);
+  gsize cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 0);
+  simple_block (b, 2, 0, TRUE, 0xfc, 10);
+  master_end (b, cl);
+  tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 3, 2, "A_OPUS", opus_head, sizeof opus_head);
+  master_end (b, tracks);
+  cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 20);
+  simple_block (b, 3, 0, TRUE, 0xfc, 10);
+  simple_block (b, 2, 0, TRUE, 0xfc, 10);
+  master_end (b, cl);
+  master_end (b, seg);
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  g_assert_false (rec->failed);
+  g_assert_cmpuint (rec->tracks->len, ==, 1);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (rec->tracks, 0))->table.count, ==, 2);
+  g_autofree char *problems = recording_describe_problems (rec);
+  g_assert_nonnull (strstr (problems, "track 3 added after the first Cluster is ignored"));
+  g_byte_array_unref (b);
+}
+
+/* B-frames: decode order I0 P160 B80 b40 b120 ...: the reorder depth is 2,
+ * decode times are the sorted presentation times two frames back, and every
+ * presentation time survives exactly. */
+static void
+test_bframes_rebuild_decode_times (void)
+{
+  static const gint16 pts[] = { 0, 160, 80, 40, 120, 320, 240, 200, 280, 360 };
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  gsize seg = master_begin (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 1, 1, "V_MPEG4/ISO/AVC", avcc, sizeof avcc);
+  master_end (b, tracks);
+  gsize cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 1000);
+  for (gsize i = 0; i < G_N_ELEMENTS (pts); i++)
+    simple_block (b, 1, pts[i], i == 0, 0x65, 20);
+  master_end (b, cl);
+  master_end (b, seg);
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, G_N_ELEMENTS (pts));
+  g_assert_cmpint (t->edit_base, ==, (1000 - 80) * 90);
+  gint64 decode = 0;
+  guint d = 0, o = 0, dleft = 0, oleft = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (pts); i++) {
+    if (!dleft) dleft = g_array_index (t->table.durations, DurationRun, d++).count;
+    if (!oleft) oleft = g_array_index (t->table.offsets, OffsetRun, o++).count;
+    guint32 delta = g_array_index (t->table.durations, DurationRun, d - 1).delta;
+    gint32 offset = g_array_index (t->table.offsets, OffsetRun, o - 1).offset;
+    dleft--;
+    oleft--;
+    g_assert_cmpint (offset, >=, 0);
+    g_assert_cmpuint (delta, ==, 40 * 90);
+    g_assert_cmpint (t->edit_base + decode + offset, ==, (1000 + pts[i]) * 90);
+    decode += delta;
+  }
+  g_byte_array_unref (b);
+}
+
+/* Each laced frame is a sample of its own, at its own offset. */
+static void
+test_laced_frames_are_samples (void)
+{
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  gsize seg = master_begin (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 1, 2, "A_OPUS", opus_head, sizeof opus_head);
+  master_end (b, tracks);
+  gsize cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 0);
+  /* Xiph lacing: frames of 3, 5 and 4 bytes (TOC 0xfc: 20 ms each). */
+  static const guint8 block[] = { 0x81, 0x00, 0x00, 0x82, 0x02, 3, 5,
+                                  0xfc, 1, 2, 0xfc, 1, 2, 3, 4, 0xfc, 1, 2, 3 };
+  gsize at = b->len + 9;
+  el_bytes (b, 0xa3, block, sizeof block);
+  master_end (b, cl);
+  master_end (b, seg);
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, 3);
+  g_assert_cmpuint (sample_table_duration (&t->table, 3), ==, 3 * 960);
+  g_assert_cmpuint (rec->extents->len, ==, 1);
+  Extent *e = &g_array_index (rec->extents, Extent, 0);
+  g_assert_cmpuint (e->source_offset, ==, at + 7);
+  g_assert_cmpuint (e->length, ==, 12);
+  g_byte_array_unref (b);
+}
+
+/* A hole in the audio timestamps keeps the frames after it in place. */
+static void
+test_audio_hole_keeps_sync (void)
+{
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  gsize seg = master_begin (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 1, 2, "A_OPUS", opus_head, sizeof opus_head);
+  master_end (b, tracks);
+  gsize cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 0);
+  simple_block (b, 1, 0, TRUE, 0xfc, 10);
+  simple_block (b, 1, 20, TRUE, 0xfc, 10);
+  simple_block (b, 1, 1040, TRUE, 0xfc, 10);   /* a second of silence (DTX) */
+  simple_block (b, 1, 1060, TRUE, 0xfc, 10);
+  master_end (b, cl);
+  master_end (b, seg);
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, 4);
+  /* Third frame: decode time 1920, presented at 1040 ms = 49920. */
+  gboolean negative;
+  g_assert_true (sample_table_has_offsets (&t->table, 4, &negative));
+  OffsetRun *last = &g_array_index (t->table.offsets, OffsetRun, t->table.offsets->len - 1);
+  g_assert_cmpint (last->offset, ==, 49920 - 1920);
+  g_assert_cmpuint (last->count, ==, 2);
+  g_byte_array_unref (b);
+}
+
+static void
+quiet (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+  (void) domain, (void) level, (void) message, (void) data;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL);
+  /* Damage tests log a warning each; the assertions say what matters. */
+  g_log_set_handler (NULL, G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, quiet, NULL);
+  g_test_add_func ("/mkv/probe", test_probe_by_content);
+  g_test_add_func ("/mkv/whole-file", test_whole_file_samples_and_timing);
+  g_test_add_func ("/mkv/incremental/known-size", test_incremental_equals_whole);
+  g_test_add_func ("/mkv/incremental/live", test_incremental_live_equals_whole);
+  g_test_add_func ("/mkv/live-holds-last-video-frame", test_live_holds_last_video_frame);
+  g_test_add_func ("/mkv/every-cut", test_every_cut_never_fails);
+  g_test_add_func ("/mkv/damage/anywhere", test_damage_anywhere_is_survived);
+  g_test_add_func ("/mkv/damage/keeps-samples-before", test_damage_keeps_samples_before_it);
+  g_test_add_func ("/mkv/tracks/unsupported-left-out", test_unsupported_codec_left_out);
+  g_test_add_func ("/mkv/tracks/after-first-cluster", test_tracks_after_first_cluster_ignored);
+  g_test_add_func ("/mkv/timing/bframes", test_bframes_rebuild_decode_times);
+  g_test_add_func ("/mkv/timing/audio-hole", test_audio_hole_keeps_sync);
+  g_test_add_func ("/mkv/lacing/frames-are-samples", test_laced_frames_are_samples);
+  return g_test_run ();
+}
