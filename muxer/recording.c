@@ -140,6 +140,17 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
     recording_fail (rec, "more than %u samples", RECORDING_MAX_SAMPLES);
     return FALSE;
   }
+  /* The writer copies the index into stsc: it must name an existing entry. */
+  guint32 n_desc = 0;
+  gsize desc_len = 0;
+  const guint8 *desc = track->sample_descriptions ? g_bytes_get_data (track->sample_descriptions, &desc_len) : NULL;
+  if (desc_len >= 4)
+    n_desc = (guint32) desc[0] << 24 | (guint32) desc[1] << 16 | (guint32) desc[2] << 8 | desc[3];
+  if (info->description_index == 0 || info->description_index > n_desc) {
+    recording_fail (rec, "track %u: sample description %u does not exist (the track has %u)", track->id,
+                    info->description_index, n_desc);
+    return FALSE;
+  }
   if (source_offset < last_end || source_offset > G_MAXUINT64 - info->size) {
     recording_fail (rec, "sample data at %" G_GUINT64_FORMAT " is out of source order", source_offset);
     return FALSE;

@@ -202,13 +202,17 @@ fb_trak (ByteWriter *w, const FbTrack *t)
   box_end (w, dref);
   box_end (w, dinf);
   gsize stbl = box_begin (w, FOURCC ('s', 't', 'b', 'l'));
+  /* Three sample entries, so that tests can use description indexes 1..3
+   * (samples naming a missing entry make the recording fail). */
   gsize stsd = box_begin_full (w, FOURCC ('s', 't', 's', 'd'), 0, 0);
-  byte_writer_u32 (w, 1);
-  gsize entry = box_begin (w, video ? FOURCC ('a', 'v', 'c', '1') : FOURCC ('m', 'p', '4', 'a'));
-  byte_writer_zeros (w, 6);
-  byte_writer_u16 (w, 1);        /* data_reference_index */
-  byte_writer_zeros (w, 8);
-  box_end (w, entry);
+  byte_writer_u32 (w, 3);
+  for (int i = 0; i < 3; i++) {
+    gsize entry = box_begin (w, video ? FOURCC ('a', 'v', 'c', '1') : FOURCC ('m', 'p', '4', 'a'));
+    byte_writer_zeros (w, 6);
+    byte_writer_u16 (w, 1);        /* data_reference_index */
+    byte_writer_zeros (w, 8);
+    box_end (w, entry);
+  }
   box_end (w, stsd);
   fb_empty_table (w, FOURCC ('s', 't', 't', 's'), 1);
   fb_empty_table (w, FOURCC ('s', 't', 's', 'c'), 1);
