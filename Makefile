@@ -91,3 +91,8 @@ check-unit: all
 
 check-integration: all
 	prove -f $(INTEGRATION)
+
+# libFuzzer targets (clang): built into build/fuzz/ and run FUZZ_SECONDS each (default 60);
+# fails if a target finds a crash.  See tests/fuzz/run.sh.
+fuzz:
+	tests/fuzz/run.sh
