@@ -581,7 +581,11 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
 
   while (!rec->failed) {
     flush_pending (st, rec, src);
-    if (st->phase == PHASE_TAIL)
+    /* Samples already parsed wait for their bytes before any later box is
+     * looked at: a damaged box after them must not fail the recording
+     * before they are shown, or what is shown would depend on how the file
+     * grew (seen whole, they would be).  In order, they come first anyway. */
+    if (st->phase == PHASE_TAIL || st->pending_done < st->pending->len)
       break;
 
     BoxHeader h;
