@@ -446,7 +446,7 @@ codecs_write_mp4a_aac (ByteWriter *w, guint16 es_id, guint16 channels, guint32 s
   gsize esds = box_begin_full (w, FOURCC ('e', 's', 'd', 's'), 0, 0);
   guint32 dsi = 5 + (guint32) len;
   guint32 dcd = 5 + 13 + dsi;
-  descriptor (w, 0x03, 3 + 5 + dcd + 5 + 1);   /* ES_Descriptor */
+  descriptor (w, 0x03, 3 + dcd + 5 + 1);       /* ES_Descriptor */
   byte_writer_u16 (w, es_id);
   byte_writer_u8 (w, 0);                         /* no dependence, URL or OCR stream */
   descriptor (w, 0x04, 13 + dsi);                /* DecoderConfigDescriptor */
