@@ -543,6 +543,14 @@ codec_from_id (guint64 type, const char *id)
   return CODEC_NONE;
 }
 
+/* A sampling frequency (an EBML float: any double, NaN included) as an
+ * integer, or 0 when it is not a plausible one. */
+static guint32
+hz (double v)
+{
+  return v >= 1 && v < (double) G_MAXINT32 ? (guint32) v : 0;
+}
+
 /* The AudioSpecificConfig: CodecPrivate, or built from a legacy CodecID
  * ("A_AAC/MPEG4/LC/SBR") as FFmpeg's demuxer does. */
 static gsize
@@ -556,10 +564,10 @@ aac_config (const MkvTrack *t, guint8 buf[10], const guint8 **asc)
   }
   guint profile = strstr (t->codec_id, "MAIN") ? 1 : strstr (t->codec_id, "SSR") ? 3
                   : strstr (t->codec_id, "LTP") ? 4 : 2;
-  guint32 rate = (guint32) t->sampling_frequency;
+  guint32 rate = hz (t->sampling_frequency);
   guint32 sbr = 0;
   if (strstr (t->codec_id, "SBR"))
-    sbr = t->output_sampling_frequency > 0 ? (guint32) t->output_sampling_frequency : 2 * rate;
+    sbr = hz (t->output_sampling_frequency) ? hz (t->output_sampling_frequency) : 2 * rate;
   *asc = buf;
   return codecs_aac_config_build (buf, profile, rate, (guint) MIN (t->channels, 15), sbr);
 }
