@@ -475,7 +475,7 @@ check_mp4() {
 
 # stream_count FILE: how many streams ffprobe finds.
 stream_count() {
-  to 30 ffprobe -v error -show_entries stream=index -of csv=p=0 "$1" | grep -c .
+  to 30 ffprobe -v error -show_entries stream=index -of csv=p=0 "$1" 2>/dev/null | grep -c .
 }
 
 # _framemd5 FILE OUT [ffmpeg output options]: decoded frames (or packets with -c copy).
