@@ -31,7 +31,7 @@ steps=$( {
   echo "$size"
 } | sort -n | uniq)
 nsteps=$(wc -w <<<"$steps")
-plan $((2 * (nsteps + 2)))
+plan $((2 * (nsteps + 3)))
 
 grow_test() {
   local label=$1 src=$T/src-$1 mnt=$T/mnt-$1 off prev=0 i=0
@@ -46,8 +46,22 @@ grow_test() {
     prev=$off
     step_check "$label" "$src/rec.mp4" "$mnt/rec.mp4" "$off" "$i"
   done
+  # The handles opened along the way still read exactly the file of their step.
+  local k bad=0
+  for k in "${!held_fds[@]}"; do
+    to 30 cat <&"${held_fds[k]}" >"$W/held.$label.$k" || bad=1
+    if ! cmp -s "${held_exp[k]}" "$W/held.$label.$k"; then
+      diag "  handle opened at step $k: $(cmp "${held_exp[k]}" "$W/held.$label.$k" 2>&1 | head -1)" \
+        "  sizes $(stat -c %s "${held_exp[k]}") vs $(stat -c %s "$W/held.$label.$k")"
+      bad=1
+    fi
+    eval "exec ${held_fds[k]}<&-"
+  done
+  ok $bad "$label: ${#held_fds[@]} handles opened at successive steps each read their step's file exactly"
+  held_fds=() held_exp=()
   check "$label: daemon exits cleanly after unmount" unmount_fs "$mnt"
 }
+declare -a held_fds=() held_exp=()
 
 # step_check LABEL SRC VIRT OFFSET I: one test point per growth step.
 step_check() {
@@ -67,6 +81,11 @@ step_check() {
     local out
     out=$(check_mp4 "$got" 2>&1) || problems+="not a valid MP4: $out; "
     out=$(packets_prefix "$got" "$W/full.mp4" 2>&1) || problems+="packets not a prefix: $out; "
+  fi
+  if ((is_rec)) && [[ -z $problems ]]; then
+    local fd
+    exec {fd}<"$virt"
+    held_fds+=("$fd") held_exp+=("$exp")
   fi
   if [[ -z $problems ]]; then
     pass "$label: after growing to $off bytes, the mount shows what livemp4 export makes ($(stat -c %s "$got") bytes)"
