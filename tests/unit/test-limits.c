@@ -477,7 +477,9 @@ test_work_fmp4 (void)
   static FbSample big[1] = { { .duration = 3000, .size = 65536 } };
   for (int i = 0; i < 60; i++) {
     guint64 moof = fb_simple_fragment (&b, 1, 3000 * i, big, 1);
-    guint32 size = GUINT32_FROM_BE (*(guint32 *) (fb_data (&b) + moof));
+    guint32 size;
+    memcpy (&size, fb_data (&b) + moof, 4);
+    size = GUINT32_FROM_BE (size);
     g_array_append_vals (header_boxes, ((guint64[2]) { moof + size, size }), 1);
   }
   int fd;
