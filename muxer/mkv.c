@@ -51,6 +51,7 @@
 #define ID_BLOCK 0xA1
 #define ID_BLOCK_DURATION 0x9B
 #define ID_REFERENCE_BLOCK 0xFB
+#define ID_DISCARD_PADDING 0x75A2
 #define ID_CUES 0x1C53BB6B
 #define ID_TAGS 0x1254C367
 #define ID_CHAPTERS 0x1043A770
@@ -819,7 +820,7 @@ peek (const Source *src, const guint8 *buf, gsize buf_len, guint64 buf_offset, g
 
 static gboolean
 handle_block (MkvState *st, Recording *rec, const Source *src, guint64 body, guint64 size,
-              gboolean simple, gboolean referenced, gint64 duration_ticks_raw)
+              gboolean simple, gboolean referenced, gint64 duration_ticks_raw, gint64 discard_ns)
 {
   guint8 prefix[BLOCK_PREFIX];
   gsize prefix_len = (gsize) MIN (size, sizeof prefix);
@@ -899,6 +900,12 @@ handle_block (MkvState *st, Recording *rec, const Source *src, guint64 body, gui
       f.codec_duration = codecs_opus_packet_samples (head, n);
     else if (t->codec == CODEC_FLAC && (n = peek (src, buf, buf_len, body, offset, head, MIN (f.size, 16))) > 0)
       f.codec_duration = codecs_flac_frame_samples (head, n);
+    if (i + 1 == block.n_frames && discard_ns > 0 && f.codec_duration) {
+      /* DiscardPadding: the end of the last frame is not played (Opus end
+       * trimming); a shorter duration ends the track's edit there. */
+      gint64 cut = ns_to_ticks (discard_ns, t->timescale);
+      f.codec_duration = cut < f.codec_duration ? (guint32) (f.codec_duration - cut) : 1;
+    }
     if (f.size > 0)
       queue_frame (st, rec, t, index, &f);
     if (rec->failed)
@@ -943,9 +950,21 @@ read_uint_at (const Source *src, guint64 pos, guint64 size, guint64 *out)
 }
 
 static gboolean
+read_sint_at (const Source *src, guint64 pos, guint64 size, gint64 *out)
+{
+  guint8 buf[8];
+  if (size > 8 || !source_read (src, pos, buf, (gsize) size))
+    return FALSE;
+  ByteReader r;
+  byte_reader_init (&r, buf, (gsize) size);
+  return ebml_sint (r, out);
+}
+
+static gboolean
 handle_block_group (MkvState *st, Recording *rec, const Source *src, guint64 body, guint64 size)
 {
   guint64 p = body, end = body + size, block = 0, block_size = 0, duration = 0;
+  gint64 discard = 0;
   gboolean has_block = FALSE, referenced = FALSE, has_duration = FALSE;
   while (p < end) {
     EbmlHeader h;
@@ -963,13 +982,15 @@ handle_block_group (MkvState *st, Recording *rec, const Source *src, guint64 bod
       has_duration = read_uint_at (src, child, h.size, &duration);
     } else if (h.id == ID_REFERENCE_BLOCK) {
       referenced = TRUE;
+    } else if (h.id == ID_DISCARD_PADDING && !read_sint_at (src, child, h.size, &discard)) {
+      discard = 0;
     }
     p = child + h.size;
   }
   if (!has_block)
     return TRUE;
   return handle_block (st, rec, src, block, block_size, FALSE, referenced,
-                       has_duration && duration <= G_MAXINT64 ? (gint64) duration : -1);
+                       has_duration && duration <= G_MAXINT64 ? (gint64) duration : -1, discard);
 }
 
 /* ---- the element walk -------------------------------------------------------- */
@@ -1128,7 +1149,7 @@ step_cluster (MkvState *st, Recording *rec, const Source *src, const EbmlHeader 
   case ID_BLOCK_GROUP:
     if (end > src->size)
       return STEP_WAIT;   /* a frame is shown only once all of its bytes are there */
-    if (h->id == ID_SIMPLE_BLOCK ? !handle_block (st, rec, src, body, h->size, TRUE, FALSE, -1)
+    if (h->id == ID_SIMPLE_BLOCK ? !handle_block (st, rec, src, body, h->size, TRUE, FALSE, -1, 0)
                                  : !handle_block_group (st, rec, src, body, h->size))
       return STEP_CONTINUE;
     break;
