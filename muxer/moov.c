@@ -56,17 +56,21 @@ plan_track (TrackPlan *p, guint32 movie_timescale)
 {
   const Track *t = p->track;
   p->media_duration = sample_table_duration (&t->table, p->n);
-  /* Where the track's first decode time is presented, relative to zero. */
+  /* A sample is presented at start + its media presentation time, where
+   * start places the track's first decode time (edit_base carries the
+   * source's own edit list).  The media edit begins at the first sample's
+   * presentation time, as FFmpeg's faststart remux does, so a B-frame
+   * delay neither shortens the track nor moves it (8.6.6). */
   gint64 start = t->edit_base + (gint64) MIN (t->first_decode_time, (guint64) G_MAXINT64 / 2);
-  p->edit = start != 0;
-  if (start > 0) {
-    p->empty_edit = rescale ((guint64) start, t->timescale, movie_timescale);
-    p->media_start = 0;
-  } else {
-    p->empty_edit = 0;
-    p->media_start = (guint64) -start;
-  }
-  guint64 shown = p->media_duration > p->media_start ? p->media_duration - p->media_start : 0;
+  gint64 first_offset = t->table.offsets->len ? g_array_index (t->table.offsets, OffsetRun, 0).offset : 0;
+  gint64 empty = MAX (0, start + first_offset);
+  gint64 media_start = MAX (0, empty - start);
+  empty = start + media_start;
+  p->edit = empty != 0 || media_start != 0;
+  p->empty_edit = rescale ((guint64) empty, t->timescale, movie_timescale);
+  p->media_start = (guint64) media_start;
+  gint64 end = first_offset + (gint64) p->media_duration;
+  guint64 shown = end > media_start ? (guint64) (end - media_start) : 0;
   p->segment = rescale (shown, t->timescale, movie_timescale);
 }
 

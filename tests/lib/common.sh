@@ -490,6 +490,20 @@ _framemd5() {
   fi
 }
 
+# _framemd5_ref FILE OUT [options]: as _framemd5, cached by path, size, mtime and options;
+# for the reference side of the prefix checks, which is often the same file many times.
+_framemd5_ref() {
+  local f=$1 out=$2 key cache
+  shift 2
+  key=$(printf '%s\n' "$f" "$(stat -c '%s %Y %i' "$f" 2>/dev/null)" "$*" | md5sum | cut -c1-16)
+  cache=$_tmp_root/framemd5.$key
+  if [[ ! -f $cache ]]; then
+    _framemd5 "$f" "$cache.tmp" "$@" || { rm -f "$cache.tmp"; return 1; }
+    mv "$cache.tmp" "$cache"
+  fi
+  cp "$cache" "$out"
+}
+
 # same_frames SRC VIRT: every stream decodes to the same frames (hash column of framemd5).
 same_frames() {
   local d status
@@ -508,7 +522,7 @@ same_frames() {
 frames_prefix() {
   local d status
   d=$(make_tmp)
-  _framemd5 "$1" "$d/a" && _framemd5 "$2" "$d/b" || return 1
+  _framemd5 "$1" "$d/a" && _framemd5_ref "$2" "$d/b" || return 1
   python3 "$MP4UTIL" framecmp prefix "$d/a" "$d/b" "${3:-2}"
   status=$?
   ((status == 0)) && echo "$(grep -vc '^#' "$d/a") of $(grep -vc '^#' "$d/b") frames a prefix"
@@ -520,7 +534,7 @@ frames_prefix() {
 packets_prefix() {
   local d status
   d=$(make_tmp)
-  _framemd5 "$1" "$d/a" -c copy && _framemd5 "$2" "$d/b" -c copy || return 1
+  _framemd5 "$1" "$d/a" -c copy && _framemd5_ref "$2" "$d/b" -c copy || return 1
   python3 "$MP4UTIL" framecmp prefix "$d/a" "$d/b" 0
   status=$?
   rm -rf "$d"
@@ -543,13 +557,18 @@ same_packets() {
   return "$status"
 }
 
-# timing FILE: format duration and, per stream, type and start_time, as ffprobe prints them.
+# timing FILE: per stream, type, start_time and duration, as ffprobe prints them.  The format
+# duration is not compared: for a fragmented source FFmpeg estimates it as the end of the last
+# stream minus the start of the first, for an MP4 with an mvhd it reads the presentation's
+# length from time zero, so a file whose first frame is shown at 80 ms reads 3.0 s as the
+# source and 3.08 s as a plain MP4 for the same presentation.  same_timing compares where the
+# presentation ends (the latest stream start + duration) instead.
 timing() {
-  to 60 ffprobe -v error -show_entries format=duration:stream=index,codec_type,start_time \
+  to 60 ffprobe -v error -show_entries stream=index,codec_type,start_time,duration \
     -of compact=p=0 "$1"
 }
 
-# same_timing SRC VIRT: ffprobe's format duration and every stream's start_time are equal.
+# same_timing SRC VIRT: every stream's start_time and duration, and the presentation end, are equal.
 # Exact by default (they are, as measured with ffmpeg 5.1); SAME_TIMING_TOLERANCE=0.001
 # allows that many seconds of difference.
 same_timing() {
@@ -565,6 +584,12 @@ def parse(s):
         out.append(dict(kv.split('=', 1) for kv in line.split('|')))
     return out
 pa, pb = parse(a), parse(b)
+def end(streams):
+    ends = [float(x['start_time']) + float(x['duration']) for x in streams
+            if x.get('start_time', 'N/A') != 'N/A' and x.get('duration', 'N/A') != 'N/A']
+    return {'presentation_end': '%.6f' % max(ends)} if ends else {}
+pa.append(end(pa))
+pb.append(end(pb))
 bad = []
 if len(pa) != len(pb):
     bad.append('%d vs %d entries' % (len(pa), len(pb)))

@@ -123,9 +123,7 @@ require_node_modules() {
 
 # Bugs the player tests found, by id.  Each is reported to the project; delete the entry once
 # it is fixed and the test points that name it become ordinary ones.
-declare -A KNOWN_BUGS=(
-  [elst]="no edit list for the video's composition offset: the track's and the movie's durations end one composition offset (80 ms) before the last frame is shown"
-)
+declare -A KNOWN_BUGS=()
 
 known_bug() {
   local id=$1 status=$2 reason
