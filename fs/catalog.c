@@ -403,11 +403,17 @@ entry_state (Entry *entry)
 }
 
 static void
-log_state_change (gpointer key, gpointer value, gpointer data)
+collect_entry (gpointer key, gpointer value, gpointer data)
 {
   (void) key;
-  (void) data;
   Entry *entry = value;
+  g_atomic_int_inc (&entry->ref);
+  g_ptr_array_add (data, entry);
+}
+
+static void
+log_state_change (Entry *entry)
+{
   g_mutex_lock (&entry->lock);
   const char *state = entry_state (entry);
   if (entry->layout && state != entry->logged_state) {
@@ -422,10 +428,14 @@ log_state_change (gpointer key, gpointer value, gpointer data)
 guint
 catalog_sweep (void)
 {
+  g_autoptr (GPtrArray) entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_unref);
   g_mutex_lock (&fs.lock);
   guint n = g_hash_table_foreach_remove (fs.entries, entry_is_gone, NULL);
-  g_hash_table_foreach (fs.entries, log_state_change, NULL);
+  g_hash_table_foreach (fs.entries, collect_entry, entries);
   g_mutex_unlock (&fs.lock);
+  /* Outside fs.lock: lookups take an entry's lock before fs.lock. */
+  for (guint i = 0; i < entries->len; i++)
+    log_state_change (g_ptr_array_index (entries, i));
   return n;
 }
 
