@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "stbl.h"
 
 #define MAX_SAMPLES_PER_MOOF (1u << 20)
 
@@ -51,6 +52,7 @@ typedef struct {
   GArray *pending;               /* PendingSample, in source order */
   guint pending_done;
   gboolean warned_unknown_track;
+  GArray *moov_samples;          /* StblSample of the track being parsed */
 } Fmp4State;
 
 static gpointer
@@ -60,6 +62,7 @@ fmp4_state_new (void)
   st->tracks = g_array_new (FALSE, TRUE, sizeof (Fmp4Track));
   st->hidden_trex = g_array_new (FALSE, TRUE, sizeof (Fmp4Track));
   st->pending = g_array_new (FALSE, FALSE, sizeof (PendingSample));
+  st->moov_samples = g_array_new (FALSE, FALSE, sizeof (StblSample));
   return st;
 }
 
@@ -70,6 +73,7 @@ fmp4_state_free (gpointer data)
   g_array_unref (st->tracks);
   g_array_unref (st->hidden_trex);
   g_array_unref (st->pending);
+  g_array_unref (st->moov_samples);
   g_free (st);
 }
 
@@ -242,9 +246,13 @@ parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesc
     recording_note (rec, "a track without tkhd, mdhd, hdlr or stsd is left out");
     return TRUE;
   }
-  if (!is_empty_table (stbl, FOURCC ('s', 't', 's', 'z'), 8) ||
-      !is_empty_table (stbl, FOURCC ('s', 't', 't', 's'), 4)) {
-    recording_fail (rec, "the init segment carries samples of its own (not an empty moov)");
+  /* An init segment may carry the first fragment itself. */
+  g_array_set_size (st->moov_samples, 0);
+  const char *why = NULL;
+  if ((!is_empty_table (stbl, FOURCC ('s', 't', 's', 'z'), 8) ||
+       !is_empty_table (stbl, FOURCC ('s', 't', 't', 's'), 4)) &&
+      !stbl_read_samples (stbl, MAX_SAMPLES_PER_MOOF, st->moov_samples, &why)) {
+    recording_fail (rec, "the init segment's sample table: %s", why);
     return FALSE;
   }
   guint32 handler, stsd_count;
@@ -294,7 +302,20 @@ parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesc
   recording_end_append (rec);
   if (!t)
     return FALSE;
-  g_array_append_val (st->tracks, ((Fmp4Track) { .id = t->id, .track = t, .default_description_index = 1 }));
+  Fmp4Track ft = { .id = t->id, .track = t, .default_description_index = 1 };
+  if (st->moov_samples->len) {
+    /* The moov's samples start at decode time 0; fragments continue them. */
+    ft.started = TRUE;
+    for (guint i = 0; i < st->moov_samples->len; i++)
+      ft.next_decode_time += g_array_index (st->moov_samples, StblSample, i).info.duration;
+  }
+  g_array_append_val (st->tracks, ft);
+  for (guint i = 0; i < st->moov_samples->len; i++) {
+    StblSample *s = &g_array_index (st->moov_samples, StblSample, i);
+    /* The track pointer is set once every track is in (the array may move). */
+    PendingSample ps = { .source_offset = s->source_offset, .track = GUINT_TO_POINTER (st->tracks->len), .info = s->info };
+    g_array_append_val (st->pending, ps);
+  }
   return TRUE;
 }
 
@@ -305,6 +326,30 @@ find_track (Fmp4State *st, guint32 id)
     if (g_array_index (st->tracks, Fmp4Track, i).id == id)
       return &g_array_index (st->tracks, Fmp4Track, i);
   return NULL;
+}
+
+static gint
+compare_pending (gconstpointer a, gconstpointer b)
+{
+  const PendingSample *x = a, *y = b;
+  return x->source_offset < y->source_offset ? -1 : x->source_offset > y->source_offset;
+}
+
+/* Sorts samples by their data offset (payload order is source order) and
+ * queues them behind the pending ones; overlapping data is damage. */
+static gboolean
+queue_in_source_order (Fmp4State *st, Recording *rec, GArray *samples, const char *where)
+{
+  g_array_sort (samples, compare_pending);   /* stable */
+  for (guint i = 1; i < samples->len; i++) {
+    PendingSample *p = &g_array_index (samples, PendingSample, i - 1);
+    if (p->source_offset + p->info.size > g_array_index (samples, PendingSample, i).source_offset) {
+      recording_fail (rec, "%s has overlapping sample data", where);
+      return FALSE;
+    }
+  }
+  g_array_append_vals (st->pending, samples->data, samples->len);
+  return TRUE;
 }
 
 static gboolean
@@ -332,6 +377,14 @@ parse_moov (Fmp4State *st, Recording *rec, ByteReader moov)
     recording_fail (rec, "moov has no mvex: not a fragmented recording");
     return FALSE;
   }
+  for (guint i = 0; i < st->pending->len; i++) {
+    PendingSample *ps = &g_array_index (st->pending, PendingSample, i);
+    ps->track = &g_array_index (st->tracks, Fmp4Track, GPOINTER_TO_UINT (ps->track) - 1);
+  }
+  g_autoptr (GArray) samples = g_array_copy (st->pending);
+  g_array_set_size (st->pending, 0);
+  if (!queue_in_source_order (st, rec, samples, "the moov's samples"))
+    return FALSE;
   r = mvex;
   while (byte_reader_remaining (&r) > 0) {
     guint32 id, sdi, duration, size, sflags;
@@ -347,8 +400,10 @@ parse_moov (Fmp4State *st, Recording *rec, ByteReader moov)
                            .default_size = size, .default_flags = sflags };
     Fmp4Track *ft = find_track (st, id);
     if (ft) {
-      defaults.track = ft->track;
-      *ft = defaults;
+      ft->default_description_index = sdi;
+      ft->default_duration = duration;
+      ft->default_size = size;
+      ft->default_flags = sflags;
     } else if (st->hidden_trex->len < RECORDING_MAX_TRACKS) {
       g_array_append_val (st->hidden_trex, defaults);
     }
@@ -511,12 +566,6 @@ parse_traf (Fmp4State *st, Recording *rec, ByteReader traf, MoofContext *mc)
   return TRUE;
 }
 
-static gint
-compare_pending (gconstpointer a, gconstpointer b)
-{
-  const PendingSample *x = a, *y = b;
-  return x->source_offset < y->source_offset ? -1 : x->source_offset > y->source_offset;
-}
 
 static gboolean
 parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_start)
@@ -534,17 +583,8 @@ parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_start)
       ok = parse_traf (st, rec, b, &mc);
   }
   if (ok) {
-    /* Sort stably by data offset: payload order is source order. */
-    g_array_sort (mc.samples, compare_pending);
-    for (guint i = 1; i < mc.samples->len && ok; i++) {
-      PendingSample *p = &g_array_index (mc.samples, PendingSample, i - 1);
-      if (p->source_offset + p->info.size > g_array_index (mc.samples, PendingSample, i).source_offset)
-        ok = FALSE;
-    }
-    if (!ok)
-      recording_fail (rec, "moof at %" G_GUINT64_FORMAT " has overlapping sample data", moof_start);
-    else
-      g_array_append_vals (st->pending, mc.samples->data, mc.samples->len);
+    g_autofree char *where = g_strdup_printf ("moof at %" G_GUINT64_FORMAT, moof_start);
+    ok = queue_in_source_order (st, rec, mc.samples, where);
   } else if (!rec->failed) {
     recording_fail (rec, "malformed moof at %" G_GUINT64_FORMAT, moof_start);
   }
@@ -668,21 +708,12 @@ fmp4_probe (const Source *src)
         return PROBE_NEED_MORE;
       g_autofree guint8 *body = source_read_alloc (src, pos + h.header_size, h.size - h.header_size,
                                                    RECORDING_MAX_HEADER_BOX);
-      ByteReader moov, mvex, trak, mdia, minf, stbl, stsz;
+      ByteReader moov, mvex;
       if (!body)
         return PROBE_NO;
       byte_reader_init (&moov, body, h.size - h.header_size);
       if (!find_child (moov, FOURCC ('m', 'v', 'e', 'x'), &mvex))
         return PROBE_NO;
-      /* An init segment that carries samples itself (FFmpeg's frag_keyframe
-       * without empty_moov) is not handled yet; it is mirrored as it is. */
-      if (find_child (moov, FOURCC ('t', 'r', 'a', 'k'), &trak) &&
-          find_child (trak, FOURCC ('m', 'd', 'i', 'a'), &mdia) &&
-          find_child (mdia, FOURCC ('m', 'i', 'n', 'f'), &minf) &&
-          find_child (minf, FOURCC ('s', 't', 'b', 'l'), &stbl) &&
-          find_child (stbl, FOURCC ('s', 't', 's', 'z'), &stsz) && !is_empty_table (stbl, FOURCC ('s', 't', 's', 'z'), 8))
-        return PROBE_NO;
-      (void) stsz;
       return PROBE_YES;
     }
     if (pos + h.size > src->size)

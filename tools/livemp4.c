@@ -140,10 +140,11 @@ cmd_inspect (const char *src_path)
     Track *t = g_ptr_array_index (rec->tracks, i);
     char handler[8], codec[8];
     guint32 n = layout->snap->counts[i];
-    printf ("track %u:   %s %s, timescale %u, %u samples (%u sync), %.3f s\n", t->id,
-            fourcc_str (t->handler, handler), fourcc_str (t->codec, codec), t->timescale, n,
+    printf ("track %u:   %s %s, timescale %u, %u samples (%u sync), %.3f s, starts at %" G_GINT64_FORMAT "\n",
+            t->id, fourcc_str (t->handler, handler), fourcc_str (t->codec, codec), t->timescale, n,
             sample_table_sync_count (&t->table, n),
-            t->timescale ? (double) sample_table_duration (&t->table, n) / t->timescale : 0.0);
+            t->timescale ? (double) sample_table_duration (&t->table, n) / t->timescale : 0.0,
+            t->edit_base + (gint64) t->first_decode_time);
   }
   if (*problems)
     printf ("problems:  %s\n", problems);
