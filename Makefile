@@ -92,6 +92,10 @@ check-unit: all
 check-integration: all
 	prove -f $(INTEGRATION)
 
+# Benchmarks (about 5 minutes, root for dropping caches): prints a table; see README.
+bench: all
+	tests/bench/run.sh
+
 # libFuzzer targets (clang): built into build/fuzz/ and run FUZZ_SECONDS each (default 60);
 # fails if a target finds a crash.  See tests/fuzz/run.sh.
 fuzz:

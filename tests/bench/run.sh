@@ -1,0 +1,351 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh — `make bench`: what livemp4fs costs, each figure next to
+# its reference measured in the same run.  It reports; it asserts nothing.
+#
+# Inputs are made with ffmpeg in BENCH_DIR (default /tmp/livemp4fs-bench) and
+# reused when present: a 10 s 160x90 H.264 (B-frames) + 48 kHz AAC fragmented
+# MP4, stream-copied into a 1-hour and a 24-hour recording with ~1 s fragments,
+# and a 70 s 1 Mbit/s one whose fragments feed the many-recordings test.
+#
+# Environment: BENCH_DIR, BENCH_RUNS (repetitions of the slow figures, default
+# 3; the median is reported), BENCH_LIVE_COUNT (200), BENCH_LIVE_SECONDS (60),
+# LIVEMP4FS, LIVEMP4 (the binaries; the Makefile exports them).
+# Dropping the page cache needs root; without it figure 3 reads warm caches.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+: "${LIVEMP4FS:=$REPO/build/release/livemp4fs}"
+: "${LIVEMP4:=$REPO/build/release/livemp4}"
+BENCH_DIR=${BENCH_DIR:-/tmp/livemp4fs-bench}
+RUNS=${BENCH_RUNS:-3}
+LIVE_COUNT=${BENCH_LIVE_COUNT:-200}
+LIVE_SECONDS=${BENCH_LIVE_SECONDS:-60}
+HERE=$REPO/tests/bench
+MIB=1048576
+
+for tool in ffmpeg ffprobe python3 fusermount3 mountpoint; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is needed" >&2; exit 1; }
+done
+[[ -x $LIVEMP4FS && -x $LIVEMP4 ]] || { echo "bench: build first (make)" >&2; exit 1; }
+HYPERFINE=$(command -v hyperfine || true)
+CAN_DROP=0
+[[ -w /proc/sys/vm/drop_caches ]] && CAN_DROP=1
+
+IN=$BENCH_DIR/inputs        # generated inputs, kept between runs
+SRC=$BENCH_DIR/src          # SOURCE of the mounts: the 24-hour recording and a plain file
+LIVE=$BENCH_DIR/live        # the growing recordings
+OUT=$BENCH_DIR/out          # scratch outputs, removed at the end
+MNT=$BENCH_DIR/mnt
+mkdir -p "$IN" "$SRC" "$OUT" "$MNT"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# ------------------------------------------------------------ cleanup -------
+DAEMON_PID=""
+WRITER_PID=""
+READER_PID=""
+cleanup() {
+  set +e
+  [[ -n $READER_PID ]] && kill "$READER_PID" 2>/dev/null && wait "$READER_PID" 2>/dev/null
+  [[ -n $WRITER_PID ]] && kill "$WRITER_PID" 2>/dev/null && wait "$WRITER_PID" 2>/dev/null
+  unmount
+  rm -rf "$OUT" "$LIVE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# mount [OPTIONS...]: a fresh daemon on DIR (default $SRC) at $MNT; sets DAEMON_PID.
+mount_at() {
+  local dir=$1; shift
+  unmount
+  "$LIVEMP4FS" "$dir" "$MNT" -f "$@" 2>>"$BENCH_DIR/daemon.log" &
+  DAEMON_PID=$!
+  local i
+  for ((i = 0; i < 500; i++)); do
+    mountpoint -q "$MNT" && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || break
+    sleep 0.01
+  done
+  echo "bench: livemp4fs did not mount (see $BENCH_DIR/daemon.log)" >&2
+  exit 1
+}
+mount_src() { mount_at "$SRC" "$@"; }
+unmount() {
+  if mountpoint -q "$MNT" 2>/dev/null; then
+    fusermount3 -u "$MNT" 2>/dev/null || { sleep 0.5; fusermount3 -u "$MNT"; }
+  fi
+  if [[ -n $DAEMON_PID ]]; then
+    kill "$DAEMON_PID" 2>/dev/null || true
+    wait "$DAEMON_PID" 2>/dev/null || true
+    DAEMON_PID=""
+  fi
+}
+
+drop_caches() {
+  ((CAN_DROP)) || return 0
+  sync
+  echo 3 >/proc/sys/vm/drop_caches
+}
+
+# ------------------------------------------------------------ timing --------
+now() { date +%s.%N; }
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+med() { printf '%s\n' "$@" | median; }   # median of the arguments
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'; }
+
+# time_cmd RUNS PREPARE CMD: median wall time in seconds of CMD (a shell
+# string), PREPARE run untimed before each run.  hyperfine when available.
+time_cmd() {
+  local runs=$1 prepare=$2 cmd=$3
+  if [[ -n $HYPERFINE ]]; then
+    local json=$OUT/hyperfine.json
+    "$HYPERFINE" -N --style none --runs "$runs" ${prepare:+--prepare "$prepare"} \
+      --export-json "$json" "$cmd" >/dev/null 2>&1 || { echo "bench: failed: $cmd" >&2; exit 1; }
+    python3 -c 'import json, sys; print("%.6f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$json"
+  else
+    local i t0 t1
+    for ((i = 0; i < runs; i++)); do
+      [[ -n $prepare ]] && eval "$prepare" >/dev/null 2>&1
+      t0=$(now)
+      eval "$cmd" >/dev/null 2>&1 || { echo "bench: failed: $cmd" >&2; exit 1; }
+      t1=$(now)
+      elapsed "$t0" "$t1"
+    done | median
+  fi
+}
+
+# time_once CMD...: wall seconds of one run.
+time_once() {
+  local t0 t1
+  t0=$(now)
+  "$@" >/dev/null
+  t1=$(now)
+  elapsed "$t0" "$t1"
+}
+
+fsize() { stat -c %s "$1"; }
+# moov_size FILE: the size of the top-level moov box.
+moov_size() { python3 "$REPO/tests/lib/mp4util.py" boxes "$1" | awk '$3 == "moov" { print $2; exit }'; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime (after a comm without spaces)
+
+# ------------------------------------------------------------ inputs --------
+q=(-hide_banner -nostdin -loglevel error -y)
+frag=(-movflags frag_keyframe+empty_moov -frag_duration 1000000)
+make_input() {   # make_input FILE FFMPEG-ARGS...: builds FILE unless present
+  local file=$1; shift
+  [[ -s $file ]] && return 0
+  log "making $(basename "$file")"
+  ffmpeg "${q[@]}" "$@" -f mp4 "$file.part"
+  mv "$file.part" "$file"
+}
+make_input "$IN/base-10s.mp4" -f lavfi -i testsrc2=size=160x90:rate=25 \
+  -f lavfi -i sine=frequency=440:sample_rate=48000 -t 10 \
+  -c:v libx264 -preset veryfast -bf 2 -g 25 -b:v 80k -pix_fmt yuv420p \
+  -c:a aac -b:a 32k -ar 48000 "${frag[@]}"
+make_input "$IN/rec-1h.mp4" -stream_loop 359 -i "$IN/base-10s.mp4" -c copy "${frag[@]}"
+make_input "$SRC/rec-24h.mp4" -stream_loop 23 -i "$IN/rec-1h.mp4" -c copy "${frag[@]}"
+LIVE_INPUT=$IN/live-1mbps-$((LIVE_SECONDS + 10))s.mp4
+make_input "$LIVE_INPUT" -f lavfi -i testsrc2=size=320x180:rate=25 \
+  -f lavfi -i sine=frequency=440:sample_rate=48000 -t $((LIVE_SECONDS + 10)) \
+  -c:v libx264 -preset veryfast -bf 2 -g 25 -b:v 900k -maxrate 900k -bufsize 900k \
+  -x264-params nal-hrd=cbr -pix_fmt yuv420p -c:a aac -b:a 96k -ar 48000 "${frag[@]}"
+REC=$SRC/rec-24h.mp4
+# A finished recording: settled at once under any settle time.
+touch -d '1 hour ago' "$REC"
+
+INSPECT=$("$LIVEMP4" inspect "$REC")
+SAMPLES=$(awk '/^samples:/ { print $2 }' <<<"$INSPECT")
+VSIZE=$(awk '/^size:/ { print $2 }' <<<"$INSPECT")
+TABLE_BYTES=$(awk '/^memory:/ { print $2 }' <<<"$INSPECT")
+# The passthrough reference: a file as large as the virtual one that is not a
+# recording (its first 4 KiB are noise), so it is mirrored as it is.
+if [[ ! -s $SRC/plain.bin || $(fsize "$SRC/plain.bin") != "$VSIZE" ]]; then
+  log "making plain.bin"
+  { head -c 4096 /dev/urandom
+    dd if="$REC" bs=$MIB skip=4096 count=$((VSIZE - 4096)) iflag=skip_bytes,count_bytes status=none; } >"$SRC/plain.bin.part"
+  mv "$SRC/plain.bin.part" "$SRC/plain.bin"
+fi
+touch -d '1 hour ago' "$SRC/plain.bin"
+VREC=$MNT/rec-24h.mp4
+log "24-hour recording: $(fsize "$REC") bytes, $SAMPLES samples; virtual file $VSIZE bytes"
+
+# ------------------------------------------------------------ measurements --
+declare -a ROWS=()
+row() { ROWS+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s' "$@")"); }
+fmt() { awk -v v="$1" -v f="$2" 'BEGIN { printf f, v }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3g", a / b; else print "-" }'; }
+verdict() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = op == ">=" ? v >= g : op == "<=" ? v <= g : v < g; print ok ? "met" : "MISSED" }'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Reference: ffmpeg's fast-start remux of the same recording (source in the page cache).
+log "reference: ffmpeg -c copy -movflags +faststart ($RUNS runs)"
+cat "$REC" >/dev/null
+REMUX=$OUT/remux.mp4
+T_REMUX=$(time_cmd "$RUNS" "" "ffmpeg -nostdin -v error -y -i $REC -c copy -movflags +faststart $REMUX")
+REMUX_MOOV=$(moov_size "$REMUX")
+rm -f "$REMUX"
+
+# 7. livemp4 export
+log "7: livemp4 export ($RUNS runs)"
+T_EXPORT=$(time_cmd "$RUNS" "" "$LIVEMP4 export $REC $OUT/export.mp4")
+rm -f "$OUT/export.mp4"
+
+# 1. open + read of the first MiB, index warm (the daemon indexed the file at
+# a first open; the virtual file's own page cache is dropped before each run,
+# so the daemon serves every byte).
+log "1: open + first MiB, index warm"
+mount_src
+head -c $MIB "$VREC" >/dev/null
+READ1="dd if=$VREC of=/dev/null bs=$MIB count=1 status=none"
+T_WARM=$(time_cmd 21 "dd if=$VREC iflag=nocache count=0 status=none" "$READ1")
+
+# 6. moov size
+VIRT_MOOV=$(moov_size "$VREC")
+
+# 3. sequential read of the virtual file, cold page cache, against the same
+# amount through the mount's passthrough and `cat` of the source.
+log "3: sequential first read ($RUNS runs each, caches dropped)"
+declare -A SEQ=()
+for ((r = 0; r < RUNS; r++)); do
+  for what in virtual plain source; do
+    case $what in
+      virtual) f=$VREC ;;
+      plain) f=$MNT/plain.bin ;;
+      source) f=$REC ;;
+    esac
+    drop_caches
+    SEQ[$what]+="$(time_once cat "$f") "
+  done
+done
+T_SEQ_V=$(med ${SEQ[virtual]})
+T_SEQ_P=$(med ${SEQ[plain]})
+T_SEQ_S=$(med ${SEQ[source]})
+
+# 3b. the same while the recording is live: direct I/O, no page cache.
+log "3b: sequential first read of a live recording ($RUNS runs)"
+mount_src -o settle=1000000000
+head -c 1 "$VREC" >/dev/null
+t=""
+for ((r = 0; r < RUNS; r++)); do drop_caches; t+="$(time_once cat "$VREC") "; done
+T_SEQ_L=$(med $t)
+
+# 2. open + read of the first MiB from a fresh mount (index cold).
+log "2: open + first MiB, fresh mount ($RUNS runs)"
+cat "$REC" >/dev/null
+t=""
+for ((r = 0; r < RUNS; r++)); do
+  mount_src
+  t+="$(time_once dd if="$VREC" of=/dev/null bs=$MIB count=1 status=none) "
+done
+T_COLD=$(med $t)
+
+# 5. daemon memory per indexed sample
+log "5: daemon memory"
+mount_src
+RSS0=$(rss_kib "$DAEMON_PID")
+stat "$VREC" >/dev/null
+RSS1=$(rss_kib "$DAEMON_PID")
+
+# 4. second read of a settled recording (from the kernel's page cache) against
+# `cat` of the source from the page cache.
+log "4: sequential second read, settled ($RUNS runs)"
+mount_src -o settle=1
+sleep 1.2
+cat "$VREC" >/dev/null
+cat "$REC" >/dev/null
+t="" u=""
+for ((r = 0; r < RUNS; r++)); do
+  t+="$(time_once cat "$VREC") "
+  u+="$(time_once cat "$REC") "
+done
+T_SEQ2_V=$(med $t)
+T_SEQ2_S=$(med $u)
+unmount
+
+# 8. many recordings growing at once
+log "8: $LIVE_COUNT recordings growing at ~1 Mbit/s for $LIVE_SECONDS s"
+rm -rf "$LIVE"
+mkdir -p "$LIVE"
+mount_at "$LIVE"
+python3 "$HERE/live_writer.py" "$LIVE_INPUT" "$LIVE" "$LIVE_COUNT" "$LIVE_SECONDS" >"$OUT/writer.out" &
+WRITER_PID=$!
+(
+  # A reader: list the directory with attributes every second and read a
+  # couple of recordings through.
+  i=0
+  while :; do
+    ls -l "$MNT" >/dev/null 2>&1 || true
+    for k in 1 2; do
+      cat "$MNT/rec-$(printf %03d $(((i * 7 + k * 31) % LIVE_COUNT))).mp4" >/dev/null 2>&1 || true
+    done
+    i=$((i + 1))
+    sleep 1
+  done
+) &
+READER_PID=$!
+TICKS0=$(cpu_ticks "$DAEMON_PID")
+W0=$(now)
+wait "$WRITER_PID"
+WRITER_PID=""
+W1=$(now)
+TICKS1=$(cpu_ticks "$DAEMON_PID")
+kill "$READER_PID" 2>/dev/null
+wait "$READER_PID" 2>/dev/null || true
+READER_PID=""
+HZ=$(getconf CLK_TCK)
+CPU_PCT=$(awk -v t=$((TICKS1 - TICKS0)) -v hz="$HZ" -v s="$(elapsed "$W0" "$W1")" 'BEGIN { printf "%.2f", 100 * t / hz / s }')
+LIVE_MBIT=$(awk -v b="$(cat "$OUT/writer.out")" -v s="$(elapsed "$W0" "$W1")" -v n="$LIVE_COUNT" 'BEGIN { printf "%.2f", b * 8 / s / n / 1e6 }')
+log "8: checking the virtual files (ffprobe on all, full demux of every 20th)"
+BAD=0
+for ((i = 0; i < LIVE_COUNT; i++)); do
+  f=$MNT/rec-$(printf %03d "$i").mp4
+  err=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$f" 2>&1 >/dev/null) || err="exit status $?"
+  if ((i % 20 == 0)) && [[ -z $err ]]; then
+    err=$(ffmpeg -nostdin -v error -i "$f" -map 0 -c copy -f null - 2>&1) || err="exit status $?"
+  fi
+  if [[ -n $err ]]; then
+    BAD=$((BAD + 1))
+    log "invalid: $f: $err"
+  fi
+done
+unmount
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ------------------------------------------------------------ report --------
+ms() { fmt "$(awk -v s="$1" 'BEGIN { print s * 1000 }')" '%.2f ms'; }
+sec() { fmt "$1" '%.2f s'; }
+r1=$(ratio "$T_REMUX" "$T_WARM")
+row "1. open+read 1 MiB, index warm" "$(ms "$T_WARM")" "remux $(sec "$T_REMUX")" "${r1}x" ">=1000x, <100 ms" \
+  "$( [[ $(verdict "$r1" ">=" 1000) == met && $(verdict "$T_WARM" "<" 0.1) == met ]] && echo met || echo MISSED)"
+r2=$(ratio "$T_REMUX" "$T_COLD")
+row "2. open+read 1 MiB, fresh mount" "$(ms "$T_COLD")" "remux $(sec "$T_REMUX")" "${r2}x" ">=20x" "$(verdict "$r2" ">=" 20)"
+r3=$(ratio "$T_SEQ_P" "$T_SEQ_V")
+note3=""
+((CAN_DROP)) || note3=" (caches not dropped)"
+row "3. sequential read, cold cache" "$(mbps "$VSIZE" "$T_SEQ_V") MB/s" "passthrough $(mbps "$VSIZE" "$T_SEQ_P") MB/s$note3" "${r3}x" ">=0.9x" "$(verdict "$r3" ">=" 0.9)"
+row "   same vs cat of the source" "$(mbps "$VSIZE" "$T_SEQ_V") MB/s" "cat $(mbps "$(fsize "$REC")" "$T_SEQ_S") MB/s" \
+  "$(ratio "$(mbps "$VSIZE" "$T_SEQ_V")" "$(mbps "$(fsize "$REC")" "$T_SEQ_S")")x" "-" "-"
+r3b=$(ratio "$T_SEQ_P" "$T_SEQ_L")
+row "3b. same, live (direct I/O)" "$(mbps "$VSIZE" "$T_SEQ_L") MB/s" "passthrough $(mbps "$VSIZE" "$T_SEQ_P") MB/s" "${r3b}x" "-" "-"
+r4=$(ratio "$(mbps "$VSIZE" "$T_SEQ2_V")" "$(mbps "$(fsize "$REC")" "$T_SEQ2_S")")
+row "4. second read, settled" "$(mbps "$VSIZE" "$T_SEQ2_V") MB/s" "cat (page cache) $(mbps "$(fsize "$REC")" "$T_SEQ2_S") MB/s" "${r4}x" ">=0.5x" "$(verdict "$r4" ">=" 0.5)"
+BPS=$(awk -v a="$RSS0" -v b="$RSS1" -v n="$SAMPLES" 'BEGIN { printf "%.1f", (b - a) * 1024 / n }')
+row "5. daemon RSS per sample (24 h)" "$BPS B" "tables $(awk -v m="$TABLE_BYTES" -v n="$SAMPLES" 'BEGIN { printf "%.1f", m / n }') B, $SAMPLES samples" "-" "<=16 B" "$(verdict "$BPS" "<=" 16)"
+r6=$(ratio "$VIRT_MOOV" "$REMUX_MOOV")
+row "6. moov size (24 h)" "$(fmt "$VIRT_MOOV" '%d B')" "remux $(fmt "$REMUX_MOOV" '%d B')" "${r6}x" "<=0.5x" "$(verdict "$r6" "<=" 0.5)"
+r7=$(ratio "$T_REMUX" "$T_EXPORT")
+row "7. livemp4 export (24 h)" "$(sec "$T_EXPORT")" "remux $(sec "$T_REMUX")" "${r7}x" ">=3x" "$(verdict "$r7" ">=" 3)"
+row "8. daemon CPU, $LIVE_COUNT growing" "$CPU_PCT %" "$LIVE_COUNT x $LIVE_MBIT Mbit/s, $LIVE_SECONDS s" "-" "<10%" "$(verdict "$CPU_PCT" "<" 10)"
+row "   valid virtual files" "$((LIVE_COUNT - BAD))/$LIVE_COUNT" "ffprobe all, demux every 20th" "-" "all" "$( ((BAD == 0)) && echo met || echo MISSED)"
+
+echo
+echo "livemp4fs benchmarks — $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, load $LOAD_START at start, $LOAD_END at end"
+echo "timing: ${HYPERFINE:+hyperfine (figures 1, 7 and the remux), }date +%s.%N medians; $RUNS runs (figure 1: 21)"
+echo
+{
+  printf 'figure\tvalue\treference\tratio\tgoal\tstatus\n'
+  printf '%s\n' "${ROWS[@]}"
+} | column -t -s $'\t' -o ' | '
