@@ -6,6 +6,7 @@
 #   FUZZ_SECONDS=N     time per target            FUZZ_JOBS=N   parallel fuzzing processes
 #   FUZZ_BUILD_ONLY=1  build, do not run          FUZZ_ARGS=... extra libFuzzer options
 #   FUZZ_REPLAY=1      only run the seed corpus once (a quick regression check)
+#   FUZZ_OUT=DIR       build and work in DIR instead of build/fuzz
 #
 # The muxer sources are compiled into each target with the same sanitizer flags.  New inputs
 # the fuzzer finds go to build/fuzz/corpus/TARGET (the committed seeds stay untouched).
@@ -13,7 +14,8 @@ set -u
 cd "$(dirname "$0")/../.."
 : "${FUZZ_SECONDS:=60}" "${FUZZ_JOBS:=1}" "${FUZZ_ARGS:=}"
 CC=${FUZZ_CC:-clang}
-OUT=build/fuzz
+ROOT=$PWD
+OUT=${FUZZ_OUT:-build/fuzz}
 mkdir -p "$OUT"
 
 targets=("$@")
@@ -66,7 +68,7 @@ for t in "${targets[@]}"; do
     # shellcheck disable=SC2086
     (cd "$OUT" && exec "./fuzz-$t" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -timeout=30 -rss_limit_mb=2560 \
       "${jobs[@]}" -print_final_stats=1 -artifact_prefix="artifacts/$t/" \
-      $FUZZ_ARGS "corpus/$t" "../../$seeds") >"$OUT/fuzz-$t.log" 2>&1
+      $FUZZ_ARGS "corpus/$t" "$ROOT/$seeds") >"$OUT/fuzz-$t.log" 2>&1
     rc=$?
     if ((FUZZ_JOBS > 1)); then cat "$OUT"/fuzz-[0-9]*.log >>"$OUT/fuzz-$t.log" 2>/dev/null; rm -f "$OUT"/fuzz-[0-9]*.log; fi
     grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$OUT/fuzz-$t.log" | tail -n 3
