@@ -480,6 +480,81 @@ test_laced_frames_are_samples (void)
   g_byte_array_unref (b);
 }
 
+/* A BlockGroup: key frame unless it has a ReferenceBlock; BlockDuration
+ * gives the last frame its duration when the Segment ends. */
+static void
+block_group (GByteArray *b, guint track, gint16 ts, gboolean referenced, guint64 duration, gsize size)
+{
+  gsize g = master_begin (b, 0xa0);
+  GByteArray *block = g_byte_array_new ();
+  guint8 h[4] = { (guint8) (0x80 | track), (guint8) ((guint16) ts >> 8), (guint8) ts, 0 };
+  g_byte_array_append (block, h, 4);
+  for (gsize i = 0; i < size; i++) {
+    guint8 c = (guint8) i;
+    g_byte_array_append (block, &c, 1);
+  }
+  el_bytes (b, 0xa1, block->data, block->len);
+  g_byte_array_unref (block);
+  if (referenced) {
+    static const guint8 minus_40[1] = { 0xd8 };
+    el_bytes (b, 0xfb, minus_40, 1);
+  }
+  if (duration)
+    el_uint (b, 0x9b, duration);
+  master_end (b, g);
+}
+
+static GByteArray *
+build_block_groups (void)
+{
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  gsize seg = master_begin (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 1, 1, "V_MPEG4/ISO/AVC", avcc, sizeof avcc);
+  track_entry (b, 2, 2, "A_OPUS", opus_head, sizeof opus_head);
+  master_end (b, tracks);
+  gsize cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 0);
+  block_group (b, 1, 0, FALSE, 0, 30);
+  block_group (b, 1, 40, TRUE, 0, 20);
+  block_group (b, 1, 80, FALSE, 0, 30);
+  block_group (b, 1, 120, TRUE, 100, 20);
+  /* Audio in one Xiph-laced and one EBML-laced block. */
+  static const guint8 xiph[] = { 0x82, 0x00, 0x00, 0x82, 0x01, 3, 0xfc, 1, 2, 0xfc, 1, 2, 3 };
+  static const guint8 ebml[] = { 0x82, 0x00, 0x28, 0x86, 0x01, 0x83, 0xfc, 1, 2, 0xfc, 1 };
+  el_bytes (b, 0xa3, xiph, sizeof xiph);
+  el_bytes (b, 0xa3, ebml, sizeof ebml);
+  master_end (b, cl);
+  master_end (b, seg);
+  return b;
+}
+
+static void
+test_block_groups (void)
+{
+  g_autoptr (GByteArray) b = build_block_groups ();
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  g_assert_false (rec->failed);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, 4);
+  g_assert_false (t->table.all_sync);
+  g_assert_cmpuint (t->table.syncs->len, ==, 2);
+  g_assert_cmpuint (g_array_index (t->table.syncs, guint32, 1), ==, 2);
+  g_assert_cmpuint (sample_table_duration (&t->table, 4), ==, (3 * 40 + 100) * 90);
+  g_assert_cmpuint (g_array_index (t->table.sizes, guint32, 3), ==, 20);
+  Track *a = g_ptr_array_index (rec->tracks, 1);
+  g_assert_cmpuint (a->table.count, ==, 4);
+  g_assert_cmpuint (sample_table_bytes (&a->table, 4), ==, 3 + 4 + 3 + 2);
+}
+
+static void
+test_incremental_groups_and_lacing_equals_whole (void)
+{
+  g_autoptr (GByteArray) b = build_block_groups ();
+  check_incremental (b);
+}
+
 /* A hole in the audio timestamps keeps the frames after it in place. */
 static void
 test_audio_hole_keeps_sync (void)
@@ -535,6 +610,8 @@ main (int argc, char **argv)
   g_test_add_func ("/mkv/tracks/after-first-cluster", test_tracks_after_first_cluster_ignored);
   g_test_add_func ("/mkv/timing/bframes", test_bframes_rebuild_decode_times);
   g_test_add_func ("/mkv/timing/audio-hole", test_audio_hole_keeps_sync);
+  g_test_add_func ("/mkv/block-groups", test_block_groups);
+  g_test_add_func ("/mkv/incremental/groups-and-lacing", test_incremental_groups_and_lacing_equals_whole);
   g_test_add_func ("/mkv/lacing/frames-are-samples", test_laced_frames_are_samples);
   return g_test_run ();
 }
