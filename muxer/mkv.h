@@ -16,7 +16,13 @@
  * it.  Samples are appended in file order across tracks, so a held frame also
  * holds back the frames after it.  The held frames are released with an
  * estimated duration when the Segment ends (its known size reached, or Cues,
- * Tags, Chapters or Attachments after the Clusters).
+ * Tags, Chapters or Attachments after the Clusters).  DiscardPadding shortens
+ * a block's last frame, so the track's edit ends where the source's audio does.
+ *
+ * Bounds: the walk descends only into Segment, Cluster and BlockGroup (and, in
+ * memory, Tracks > TrackEntry > Video/Audio > Colour), so nesting is bounded by
+ * the schema and nothing recurses on input; header elements are read whole
+ * only up to RECORDING_MAX_HEADER_BOX; queued frames are capped below.
  */
 #pragma once
 
