@@ -14,7 +14,7 @@ VARIANTS=(
   "video-fragdur --video-only -- -frag_duration 200000"
   "sepmoof -- -movflags frag_keyframe+empty_moov+separate_moof"
 )
-PER_VARIANT=9
+PER_VARIANT=10
 plan $((${#VARIANTS[@]} * PER_VARIANT + 6))
 
 T=$(make_tmp)
@@ -46,6 +46,9 @@ for name in "${names[@]}"; do
   is "$(file_size "$virt")" "$(stat -c %s "$OUT/$name.copy1")" "$name: stat size equals the bytes read"
   check "$name: a second read gives the same bytes" to 60 cmp "$OUT/$name.copy1" "$virt"
   check "$name: virtual file differs from its source (it was remuxed)" bash -c "! cmp -s '$src' '$virt'"
+  packets=$(to 30 ffprobe -v error -show_entries packet=stream_index -of csv=p=0 "$src" | grep -c .)
+  xattrs="$(xattr "$virt" user.livemp4.format 2>&1) $(xattr "$virt" user.livemp4.samples 2>&1)"
+  is "$xattrs" "fmp4 $packets" "$name: user.livemp4.format and .samples are fmp4 and the source's packet count"
 done
 
 check "the mount lists exactly the source's names" \

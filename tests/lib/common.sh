@@ -621,6 +621,9 @@ wait_until() {
   "$@"
 }
 
+# xattr FILE NAME: the value of extended attribute NAME (e.g. user.livemp4.state).
+xattr() { to 10 getfattr --absolute-names --only-values -n "$2" "$1"; }
+
 # file_size FILE: st_size as stat(2) reports it.
 file_size() { to 10 stat -c %s "$1"; }
 
