@@ -359,7 +359,9 @@ frame_arrive (MkvState *st, MkvTrack *t, guint64 seq)
   }
   if (!t->committed) {
     g_array_append_val (t->held, seq);
-    if (t->held->len >= MKV_REORDER_LOOKAHEAD)
+    /* VP8, VP9 and AV1 blocks are in presentation order: nothing to learn. */
+    gboolean reorders = t->codec == CODEC_AVC || t->codec == CODEC_HEVC;
+    if (t->held->len >= (reorders ? MKV_REORDER_LOOKAHEAD : 1))
       video_commit (st, t);
     return;
   }

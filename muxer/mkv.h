@@ -9,15 +9,18 @@
  * Timing: presentation times are the Matroska timestamps (minus CodecDelay
  * for audio).  Video decode times are rebuilt from the block order, like
  * FFmpeg's remux does: a frame's duration is known once the next frame of its
- * track arrives, so each track holds its last frame back, and holds its first
- * frames until the reorder depth of B-frames is known.  Audio durations come
- * from the codec (Opus TOC, AAC frame length, FLAC block size, AC-3), so long
- * recordings do not drift; a hole in the timestamps lengthens the frame before
- * it.  Samples are appended in file order across tracks, so a held frame also
- * holds back the frames after it.  The held frames are released with an
- * estimated duration when the Segment ends (its known size reached, or Cues,
- * Tags, Chapters or Attachments after the Clusters).  DiscardPadding shortens
- * a block's last frame, so the track's edit ends where the source's audio does.
+ * track arrives, so each video track holds its last frame back, and an H.264
+ * or HEVC track holds its first frames until the reorder depth of B-frames is
+ * known (VP8, VP9 and AV1 blocks come in presentation order).  Audio frames
+ * are final on arrival: their durations come from the codec (Opus TOC, AAC
+ * frame length, FLAC block size, AC-3), so long recordings do not drift, and
+ * where the timestamps stray by more than a frame (a dropout, DTX) a
+ * composition offset keeps the frames after it in place.  Samples are
+ * appended in file order across tracks, so a held frame also holds back the
+ * frames after it.  The held frames are released with an estimated duration
+ * when the Segment ends (its known size reached, or Cues, Tags, Chapters or
+ * Attachments after the Clusters).  DiscardPadding shortens a block's last
+ * frame, so the track's edit ends where the source's audio does.
  *
  * Bounds: the walk descends only into Segment, Cluster and BlockGroup (and, in
  * memory, Tracks > TrackEntry > Video/Audio > Colour), so nesting is bounded by
@@ -32,7 +35,7 @@ G_BEGIN_DECLS
 
 extern const IndexerClass mkv_indexer;
 
-/* Frames a video track holds back to learn its B-frame reorder depth. */
+/* Frames an H.264/HEVC track holds back to learn its B-frame reorder depth. */
 #define MKV_REORDER_LOOKAHEAD 16
 /* Reorder depths above this are treated as this (H.264 allows 16). */
 #define MKV_MAX_REORDER 16
