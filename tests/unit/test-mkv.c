@@ -555,6 +555,97 @@ test_incremental_groups_and_lacing_equals_whole (void)
   check_incremental (b);
 }
 
+/* Block bytes: header, then a frame. */
+static void
+simple_block_bytes (GByteArray *b, guint track, gint16 ts, const guint8 *frame, gsize len)
+{
+  GByteArray *block = g_byte_array_new ();
+  guint8 h[4] = { (guint8) (0x80 | track), (guint8) ((guint16) ts >> 8), (guint8) ts, 0x80 };
+  g_byte_array_append (block, h, 4);
+  g_byte_array_append (block, frame, (guint) len);
+  el_bytes (b, 0xa3, block->data, block->len);
+  g_byte_array_unref (block);
+}
+
+/* VP9 without CodecPrivate and AC-3 take their sample entries from their
+ * first frames; the tracks keep the TrackEntry order all the same. */
+static void
+test_configured_from_first_frames (void)
+{
+  static const guint8 vp9_key[] = { 0x92, 0x49, 0x83, 0x42, 0x10, 0, 0, 0 };   /* profile 2, 10 bits */
+  static const guint8 ac3[] = { 0x0b, 0x77, 0, 0, 0x1c, 0x40, 0xe1, 0x00, 0, 0 };
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  gsize seg = master_begin (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 1, 1, "V_VP9", NULL, 0);
+  track_entry (b, 2, 2, "A_AC3", NULL, 0);
+  master_end (b, tracks);
+  gsize cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 0);
+  simple_block_bytes (b, 2, 0, ac3, sizeof ac3);
+  simple_block_bytes (b, 1, 0, vp9_key, sizeof vp9_key);
+  simple_block_bytes (b, 2, 32, ac3, sizeof ac3);
+  master_end (b, cl);
+  master_end (b, seg);
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  g_assert_false (rec->failed);
+  g_assert_cmpuint (rec->tracks->len, ==, 2);
+  Track *v = g_ptr_array_index (rec->tracks, 0), *a = g_ptr_array_index (rec->tracks, 1);
+  g_assert_cmpuint (v->id, ==, 1);
+  g_assert_cmphex (v->codec, ==, FOURCC ('v', 'p', '0', '9'));
+  gsize len;
+  const guint8 *e = g_bytes_get_data (v->sample_descriptions, &len);
+  g_assert_cmpuint (len, ==, 4 + 86 + 20);
+  g_assert_cmpuint (e[4 + 86 + 12], ==, 2);                 /* profile */
+  g_assert_cmpuint (e[4 + 86 + 14] >> 4, ==, 10);           /* bit depth */
+  g_assert_cmphex (a->codec, ==, FOURCC ('a', 'c', '-', '3'));
+  g_assert_cmpuint (a->timescale, ==, 48000);
+  g_assert_cmpuint (a->table.count, ==, 2);
+  g_assert_cmpuint (sample_table_duration (&a->table, 2), ==, 2 * 1536);
+  g_byte_array_unref (b);
+}
+
+/* Legacy AAC CodecIDs carry no AudioSpecificConfig: it is built from the
+ * ID and the sampling frequencies (HE-AAC: 24 kHz core, 48 kHz output). */
+static void
+test_aac_legacy_codec_id (void)
+{
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  gsize seg = master_begin (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  gsize e = master_begin (b, 0xae);
+  el_uint (b, 0xd7, 1);
+  el_uint (b, 0x83, 2);
+  el_string (b, 0x86, "A_AAC/MPEG4/LC/SBR");
+  gsize au = master_begin (b, 0xe1);
+  static const guint8 f24000[4] = { 0x46, 0xbb, 0x80, 0x00 };   /* 24000.0f */
+  static const guint8 f48000[4] = { 0x47, 0x3b, 0x80, 0x00 };
+  el_bytes (b, 0xb5, f24000, 4);
+  el_bytes (b, 0x78b5, f48000, 4);
+  el_uint (b, 0x9f, 2);
+  master_end (b, au);
+  master_end (b, e);
+  master_end (b, tracks);
+  gsize cl = master_begin (b, 0x1f43b675);
+  el_uint (b, 0xe7, 0);
+  simple_block (b, 1, 0, TRUE, 0x21, 10);
+  simple_block (b, 1, 43, TRUE, 0x21, 10);
+  master_end (b, cl);
+  master_end (b, seg);
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmphex (t->codec, ==, FOURCC ('m', 'p', '4', 'a'));
+  g_assert_cmpuint (t->timescale, ==, 48000);
+  g_assert_cmpuint (sample_table_duration (&t->table, 2), ==, 2 * 2048);
+  gsize len;
+  const guint8 *d = g_bytes_get_data (t->sample_descriptions, &len);
+  static const guint8 asc[5] = { 0x13, 0x10, 0x56, 0xe5, 0x98 };
+  g_assert_cmpmem (d + len - 6 - 5, 5, asc, 5);   /* before the SLConfigDescriptor */
+  g_byte_array_unref (b);
+}
+
 /* A hole in the audio timestamps keeps the frames after it in place. */
 static void
 test_audio_hole_keeps_sync (void)
@@ -611,6 +702,8 @@ main (int argc, char **argv)
   g_test_add_func ("/mkv/timing/bframes", test_bframes_rebuild_decode_times);
   g_test_add_func ("/mkv/timing/audio-hole", test_audio_hole_keeps_sync);
   g_test_add_func ("/mkv/block-groups", test_block_groups);
+  g_test_add_func ("/mkv/tracks/configured-from-first-frames", test_configured_from_first_frames);
+  g_test_add_func ("/mkv/tracks/aac-legacy-codec-id", test_aac_legacy_codec_id);
   g_test_add_func ("/mkv/incremental/groups-and-lacing", test_incremental_groups_and_lacing_equals_whole);
   g_test_add_func ("/mkv/lacing/frames-are-samples", test_laced_frames_are_samples);
   return g_test_run ();
