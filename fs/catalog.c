@@ -330,7 +330,10 @@ entry_new (const char *path, const struct stat *st, int *err)
 static void
 entry_refresh (Entry *entry, const struct stat *st)
 {
-  if (entry->layout && st->st_size == entry->seen.st_size && same_time (&st->st_mtim, &entry->seen.st_mtim))
+  /* ctime too: a chmod or chown must reach the snapshot node's attributes
+   * (node_lookup_snapshot makes a new node when they differ). */
+  if (entry->layout && st->st_size == entry->seen.st_size && same_time (&st->st_mtim, &entry->seen.st_mtim) &&
+      same_time (&st->st_ctim, &entry->seen.st_ctim))
     return;
   Source src = { .fd = entry->fd->fd, .size = (guint64) st->st_size };
   recording_update (entry->rec, &src);

@@ -103,7 +103,10 @@ node_lookup_snapshot (Entry *entry)
 {
   g_mutex_lock (&fs.lock);
   Node *node = entry->node;
-  if (!node || node->layout != entry->layout) {
+  /* A new node for a new snapshot, and for new permissions or owner (a
+   * chmod 600 of the source must not leave its virtual file readable). */
+  if (!node || node->layout != entry->layout || (node->attr.st_mode & 0444) != (entry->seen.st_mode & 0444) ||
+      node->attr.st_uid != entry->seen.st_uid || node->attr.st_gid != entry->seen.st_gid) {
     node = node_insert (NODE_SNAPSHOT, entry->path);
     node->layout = layout_ref (entry->layout);
     node->fd = source_fd_ref (entry->fd);
