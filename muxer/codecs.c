@@ -435,6 +435,32 @@ descriptor (ByteWriter *w, guint8 tag, guint32 size)
   byte_writer_u8 (w, size & 0x7f);
 }
 
+/* 'esds' (14496-14 5.6): an ES_Descriptor whose DecoderConfigDescriptor
+ * carries the objectTypeIndication and, if any, the DecoderSpecificInfo. */
+static void
+write_esds (ByteWriter *w, guint16 es_id, guint8 object_type, const guint8 *dsi, gsize dsi_len)
+{
+  gsize esds = box_begin_full (w, FOURCC ('e', 's', 'd', 's'), 0, 0);
+  guint32 dsi_size = dsi_len ? 5 + (guint32) dsi_len : 0;
+  guint32 dcd = 5 + 13 + dsi_size;
+  descriptor (w, 0x03, 3 + dcd + 5 + 1);       /* ES_Descriptor */
+  byte_writer_u16 (w, es_id);
+  byte_writer_u8 (w, 0);                         /* no dependence, URL or OCR stream */
+  descriptor (w, 0x04, 13 + dsi_size);           /* DecoderConfigDescriptor */
+  byte_writer_u8 (w, object_type);
+  byte_writer_u8 (w, 0x05 << 2 | 1);             /* streamType audio, reserved 1 */
+  byte_writer_u24 (w, 0);                        /* bufferSizeDB */
+  byte_writer_u32 (w, 0);                        /* maxBitrate */
+  byte_writer_u32 (w, 0);                        /* avgBitrate */
+  if (dsi_len) {
+    descriptor (w, 0x05, (guint32) dsi_len);     /* DecoderSpecificInfo */
+    byte_writer_bytes (w, dsi, dsi_len);
+  }
+  descriptor (w, 0x06, 1);                       /* SLConfigDescriptor */
+  byte_writer_u8 (w, 0x02);                      /* predefined: MP4 */
+  box_end (w, esds);
+}
+
 gboolean
 codecs_write_mp4a_aac (ByteWriter *w, guint16 es_id, guint16 channels, guint32 sample_rate,
                        const guint8 *asc, gsize len)
@@ -443,23 +469,41 @@ codecs_write_mp4a_aac (ByteWriter *w, guint16 es_id, guint16 channels, guint32 s
   if (!codecs_aac_config_parse (asc, len, &config) || len > 1024)
     return FALSE;
   gsize box = audio_entry_begin (w, FOURCC ('m', 'p', '4', 'a'), channels, 16, sample_rate);
-  gsize esds = box_begin_full (w, FOURCC ('e', 's', 'd', 's'), 0, 0);
-  guint32 dsi = 5 + (guint32) len;
-  guint32 dcd = 5 + 13 + dsi;
-  descriptor (w, 0x03, 3 + dcd + 5 + 1);       /* ES_Descriptor */
-  byte_writer_u16 (w, es_id);
-  byte_writer_u8 (w, 0);                         /* no dependence, URL or OCR stream */
-  descriptor (w, 0x04, 13 + dsi);                /* DecoderConfigDescriptor */
-  byte_writer_u8 (w, 0x40);                      /* objectTypeIndication: MPEG-4 audio */
-  byte_writer_u8 (w, 0x05 << 2 | 1);             /* streamType audio, reserved 1 */
-  byte_writer_u24 (w, 0);                        /* bufferSizeDB */
-  byte_writer_u32 (w, 0);                        /* maxBitrate */
-  byte_writer_u32 (w, 0);                        /* avgBitrate */
-  descriptor (w, 0x05, (guint32) len);           /* DecoderSpecificInfo */
-  byte_writer_bytes (w, asc, len);
-  descriptor (w, 0x06, 1);                       /* SLConfigDescriptor */
-  byte_writer_u8 (w, 0x02);                      /* predefined: MP4 */
-  box_end (w, esds);
+  write_esds (w, es_id, 0x40, asc, len);         /* MPEG-4 audio */
+  box_end (w, box);
+  return TRUE;
+}
+
+/* ---- MPEG-1/2 audio (MP3, MP2) ---------------------------------------------- */
+
+gboolean
+codecs_mpeg_audio_parse (const guint8 *frame, gsize len, MpegAudioInfo *out)
+{
+  /* ISO/IEC 11172-3 2.4.1.3 and 13818-3 header: sync, version, layer,
+   * protection, bitrate, sampling frequency, padding, private, mode. */
+  static const guint32 rates[3] = { 44100, 48000, 32000 };
+  if (len < 4 || frame[0] != 0xff || (frame[1] & 0xe0) != 0xe0)
+    return FALSE;
+  guint version = (frame[1] >> 3) & 3;   /* 0 MPEG-2.5, 1 reserved, 2 MPEG-2, 3 MPEG-1 */
+  guint layer = 4 - ((frame[1] >> 1) & 3);
+  guint bitrate = frame[2] >> 4, rate_index = (frame[2] >> 2) & 3;
+  if (version == 1 || layer == 4 || bitrate == 15 || rate_index == 3)
+    return FALSE;
+  guint32 rate = rates[rate_index] >> (version == 3 ? 0 : version == 2 ? 1 : 2);
+  *out = (MpegAudioInfo) {
+    .sample_rate = rate,
+    .channels = (frame[3] >> 6) == 3 ? 1 : 2,
+    .frame_samples = layer == 1 ? 384 : layer == 2 || version == 3 ? 1152 : 576,
+    .object_type = version == 3 ? 0x6b : 0x69,   /* 11172-3, or 13818-3 for the lower rates */
+  };
+  return TRUE;
+}
+
+gboolean
+codecs_write_mp4a_mpeg_audio (ByteWriter *w, guint16 es_id, const MpegAudioInfo *info)
+{
+  gsize box = audio_entry_begin (w, FOURCC ('m', 'p', '4', 'a'), (guint16) info->channels, 16, info->sample_rate);
+  write_esds (w, es_id, info->object_type, NULL, 0);
   box_end (w, box);
   return TRUE;
 }

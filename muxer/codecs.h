@@ -81,6 +81,19 @@ gboolean codecs_write_mp4a_aac (ByteWriter *w, guint16 es_id, guint16 channels, 
 typedef struct {
   guint32 sample_rate;
   guint channels;
+  guint32 frame_samples;      /* 384, 576 or 1152 */
+  guint8 object_type;         /* 0x6b MPEG-1 audio, 0x69 MPEG-2 audio */
+} MpegAudioInfo;
+
+/* Reads an MPEG-1/2/2.5 audio frame header (Layer I, II or III); FALSE if it is none. */
+gboolean codecs_mpeg_audio_parse (const guint8 *frame, gsize len, MpegAudioInfo *out);
+/* 'mp4a' + 'esds' for MP3/MP2 (objectTypeIndication 0x6b or 0x69, no
+ * DecoderSpecificInfo), as FFmpeg writes them. */
+gboolean codecs_write_mp4a_mpeg_audio (ByteWriter *w, guint16 es_id, const MpegAudioInfo *info);
+
+typedef struct {
+  guint32 sample_rate;
+  guint channels;
   guint bits_per_sample;
   guint min_block_size;
   guint max_block_size;

@@ -67,7 +67,7 @@
 
 typedef enum {
   CODEC_NONE, CODEC_AVC, CODEC_HEVC, CODEC_AV1, CODEC_VP8, CODEC_VP9,
-  CODEC_OPUS, CODEC_AAC, CODEC_FLAC, CODEC_AC3,
+  CODEC_OPUS, CODEC_AAC, CODEC_FLAC, CODEC_AC3, CODEC_MPEG_AUDIO,
 } Codec;
 
 typedef struct {
@@ -542,6 +542,8 @@ codec_from_id (guint64 type, const char *id)
     if (g_str_has_prefix (id, "A_AAC")) return CODEC_AAC;
     if (strcmp (id, "A_FLAC") == 0) return CODEC_FLAC;
     if (strcmp (id, "A_AC3") == 0) return CODEC_AC3;
+    if (strcmp (id, "A_MPEG/L3") == 0 || strcmp (id, "A_MPEG/L2") == 0 || strcmp (id, "A_MPEG/L1") == 0)
+      return CODEC_MPEG_AUDIO;
   }
   return CODEC_NONE;
 }
@@ -583,7 +585,8 @@ clamp16 (guint64 v)
 
 /* Builds the sample entry; first is the track's first frame (NULL while none
  * is read), needed by the codecs configured in-band (VP9 without
- * CodecPrivate, AC-3).  Returns NULL, with *wait set when that is why. */
+ * CodecPrivate, AC-3, MPEG audio).  Returns NULL, with *wait set when that
+ * is why. */
 static GBytes *
 sample_entry_build (MkvTrack *t, const guint8 *first, gsize first_len, gboolean *wait)
 {
@@ -593,7 +596,7 @@ sample_entry_build (MkvTrack *t, const guint8 *first, gsize first_len, gboolean 
   guint16 width = clamp16 (t->pixel_width), height = clamp16 (t->pixel_height);
   gboolean ok = FALSE;
 
-  *wait = (t->codec == CODEC_VP9 || t->codec == CODEC_AC3) && !first;
+  *wait = (t->codec == CODEC_VP9 || t->codec == CODEC_AC3 || t->codec == CODEC_MPEG_AUDIO) && !first;
   if (*wait)
     return NULL;
   byte_writer_init (&w);
@@ -650,6 +653,14 @@ sample_entry_build (MkvTrack *t, const guint8 *first, gsize first_len, gboolean 
     ok = codecs_ac3_parse (first, first_len, &info) && codecs_write_ac3 (&w, &info);
     t->timescale = ok ? info.sample_rate : 0;
     t->frame_samples = CODECS_AC3_FRAME_SAMPLES;
+    break;
+  }
+  case CODEC_MPEG_AUDIO: {
+    MpegAudioInfo info;
+    ok = codecs_mpeg_audio_parse (first, first_len, &info) &&
+         codecs_write_mp4a_mpeg_audio (&w, clamp16 (t->number), &info);
+    t->timescale = ok ? info.sample_rate : 0;
+    t->frame_samples = ok ? info.frame_samples : 0;
     break;
   }
   case CODEC_NONE:

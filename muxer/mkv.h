@@ -13,9 +13,9 @@
  * or HEVC track holds its first frames until the reorder depth of B-frames is
  * known (VP8, VP9 and AV1 blocks come in presentation order).  Audio frames
  * are final on arrival: their durations come from the codec (Opus TOC, AAC
- * frame length, FLAC block size, AC-3), so long recordings do not drift, and
- * where the timestamps stray by more than a frame (a dropout, DTX) a
- * composition offset keeps the frames after it in place.  Samples are
+ * frame length, FLAC block size, AC-3, MPEG audio), so long recordings do
+ * not drift, and where the timestamps stray by more than a frame (a dropout,
+ * DTX) a composition offset keeps the frames after it in place.  Samples are
  * appended in file order across tracks, so a held frame also holds back the
  * frames after it.  The held frames are released with an estimated duration
  * when the Segment ends (its known size reached, or Cues, Tags, Chapters or

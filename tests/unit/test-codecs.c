@@ -267,6 +267,56 @@ test_aac_config_build_with_sbr (void)
   g_assert_cmpmem (buf, len, plain, 2);
 }
 
+static void
+test_mpeg_audio_header (void)
+{
+  static const guint8 mp3_44k_stereo[] = { 0xff, 0xfb, 0x90, 0x64 };
+  static const guint8 mp3_22k_mono[] = { 0xff, 0xf3, 0x80, 0xc4 };
+  static const guint8 mp2_48k[] = { 0xff, 0xfd, 0x84, 0x04 };
+  static const guint8 bad_rate[] = { 0xff, 0xfb, 0x9c, 0x64 };
+  static const guint8 reserved_version[] = { 0xff, 0xeb, 0x90, 0x64 };
+  MpegAudioInfo i;
+  g_assert_true (codecs_mpeg_audio_parse (mp3_44k_stereo, 4, &i));
+  g_assert_cmpuint (i.sample_rate, ==, 44100);
+  g_assert_cmpuint (i.channels, ==, 2);
+  g_assert_cmpuint (i.frame_samples, ==, 1152);
+  g_assert_cmphex (i.object_type, ==, 0x6b);
+  g_assert_true (codecs_mpeg_audio_parse (mp3_22k_mono, 4, &i));
+  g_assert_cmpuint (i.sample_rate, ==, 22050);
+  g_assert_cmpuint (i.channels, ==, 1);
+  g_assert_cmpuint (i.frame_samples, ==, 576);
+  g_assert_cmphex (i.object_type, ==, 0x69);
+  g_assert_true (codecs_mpeg_audio_parse (mp2_48k, 4, &i));
+  g_assert_cmpuint (i.sample_rate, ==, 48000);
+  g_assert_cmpuint (i.frame_samples, ==, 1152);
+  g_assert_false (codecs_mpeg_audio_parse (bad_rate, 4, &i));
+  g_assert_false (codecs_mpeg_audio_parse (reserved_version, 4, &i));
+  g_assert_false (codecs_mpeg_audio_parse (mp3_44k_stereo, 3, &i));
+}
+
+/* MP3 in MP4: objectTypeIndication 0x6b and no DecoderSpecificInfo. */
+static void
+test_mp4a_mp3_esds (void)
+{
+  static const guint8 header[] = { 0xff, 0xfb, 0x90, 0x64 };
+  MpegAudioInfo info;
+  g_assert_true (codecs_mpeg_audio_parse (header, sizeof header, &info));
+  ByteWriter w;
+  byte_writer_init (&w);
+  g_assert_true (codecs_write_mp4a_mpeg_audio (&w, 1, &info));
+  guint8 fields[28];
+  audio_fields (fields, 2, 16, 44100);
+  g_assert_cmpmem (expect_box (w.buf, 0, 8 + 28 + 44, "mp4a"), 28, fields, 28);
+  static const guint8 esds[36] = {
+    0, 0, 0, 0,
+    0x03, 0x80, 0x80, 0x80, 27, 0, 1, 0,
+    0x04, 0x80, 0x80, 0x80, 13, 0x6b, 0x15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0x06, 0x80, 0x80, 0x80, 1, 0x02,
+  };
+  g_assert_cmpmem (expect_box (w.buf, 36, 44, "esds"), 36, esds, 36);
+  byte_writer_clear (&w);
+}
+
 static const guint8 streaminfo[34] = {
   0x10, 0x00, 0x10, 0x00, 0, 0, 0, 0, 0, 0,       /* block sizes 4096, frame sizes unknown */
   0x0a, 0xc4, 0x42, 0xf0, 0, 0, 0, 0,             /* 44100 Hz, 2 channels, 16 bits, length unknown */
@@ -368,6 +418,8 @@ main (int argc, char **argv)
   g_test_add_func ("/codecs/aac/esds", test_mp4a_esds);
   g_test_add_func ("/codecs/aac/config-parse", test_aac_config_parse);
   g_test_add_func ("/codecs/aac/config-build-sbr", test_aac_config_build_with_sbr);
+  g_test_add_func ("/codecs/mpeg-audio/header", test_mpeg_audio_header);
+  g_test_add_func ("/codecs/mpeg-audio/esds", test_mp4a_mp3_esds);
   g_test_add_func ("/codecs/flac/dfla", test_flac_dfla_from_native_header);
   g_test_add_func ("/codecs/flac/frame-samples", test_flac_frame_samples);
   g_test_add_func ("/codecs/ac3/dac3", test_ac3_dac3);
