@@ -646,6 +646,36 @@ test_aac_legacy_codec_id (void)
   g_byte_array_unref (b);
 }
 
+/* A video track that stops sending frames holds the audio behind its last
+ * frame only up to MKV_MAX_PENDING_FRAMES; then the frame is released. */
+static void
+test_stalled_video_releases_held_frame (void)
+{
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  master_unknown (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 1, 1, "V_VP8", NULL, 0);
+  track_entry (b, 2, 2, "A_OPUS", opus_head, sizeof opus_head);
+  master_end (b, tracks);
+  guint audio = MKV_MAX_PENDING_FRAMES + 100;
+  for (guint c = 0; c * 1000 < audio; c++) {
+    gsize cl = master_begin (b, 0x1f43b675);
+    el_uint (b, 0xe7, c * 20000);
+    if (c == 0)
+      simple_block (b, 1, 0, TRUE, 0x10, 20);
+    for (guint i = 0; i < 1000 && c * 1000 + i < audio; i++)
+      simple_block (b, 2, (gint16) (i * 20), TRUE, 0xfc, 3);
+    master_end (b, cl);
+  }
+  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  Track *v = g_ptr_array_index (rec->tracks, 0), *a = g_ptr_array_index (rec->tracks, 1);
+  g_assert_cmpuint (v->table.count, ==, 1);
+  g_assert_cmpuint (a->table.count, >=, audio - MKV_MAX_PENDING_FRAMES);
+  g_assert_cmpuint (a->table.count, <=, audio);
+  g_byte_array_unref (b);
+}
+
 /* A hole in the audio timestamps keeps the frames after it in place. */
 static void
 test_audio_hole_keeps_sync (void)
@@ -702,6 +732,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mkv/timing/bframes", test_bframes_rebuild_decode_times);
   g_test_add_func ("/mkv/timing/audio-hole", test_audio_hole_keeps_sync);
   g_test_add_func ("/mkv/block-groups", test_block_groups);
+  g_test_add_func ("/mkv/timing/stalled-video", test_stalled_video_releases_held_frame);
   g_test_add_func ("/mkv/tracks/configured-from-first-frames", test_configured_from_first_frames);
   g_test_add_func ("/mkv/tracks/aac-legacy-codec-id", test_aac_legacy_codec_id);
   g_test_add_func ("/mkv/incremental/groups-and-lacing", test_incremental_groups_and_lacing_equals_whole);
