@@ -20,7 +20,7 @@ RECS=(cam1.mp4 sub/cam2.mp4 cam3.mp4)
 echo "plain notes beside the recordings" >"$SRC/notes.txt"
 echo "another plain file" >"$SRC/sub/readme.txt"
 
-plan 20
+plan 25
 check "mount (settle=$SETTLE)" mount_fs "$SRC" "$MNT" -o settle=$SETTLE || bail_out "cannot mount"
 
 declare -a rec_pids=()
@@ -138,4 +138,55 @@ check "a tar after settling exits 0 with nothing on stderr (exit $rc)" \
   bash -c "(( $rc == 0 )) && ! [[ -s '$W/tar/final.err' ]] || { cat '$W/tar/final.err'; exit 1; }"
 to 60 tar -C "$W/untar/final" -xf "$W/tar/final.tar"
 check "it holds exactly the mounted tree (cmp of every file)" same_tree "$MNT" "$W/untar/final"
+
+# ---- growth in fast steps -----------------------------------------------------------------
+# A writer appends a fragment every 50 ms, each in two halves (so many lookups land between a
+# moof and the end of its mdat), while tar and rsync run back to back on its directory.
+record_ffmpeg "$W/long.mp4" --duration 16 --video-only --gop 5 --size 320x240 >"$W/rec.log" 2>&1 ||
+  { cat "$W/rec.log"; bail_out "ffmpeg failed"; }
+mkdir -p "$SRC/fast" "$W/fast"
+cat >"$W/append.py" <<'PY'
+import struct, sys, time
+src, dst = sys.argv[1], sys.argv[2]
+d = open(src, 'rb').read()
+off, cuts = 0, []
+while off < len(d):
+    size, typ = struct.unpack('>I4s', d[off:off + 8])
+    if typ == b'moof':
+        cuts.append(off)
+    off += size
+cuts.append(len(d))
+with open(dst, 'wb') as f:
+    f.write(d[:cuts[0]]); f.flush()
+    for a, b in zip(cuts, cuts[1:]):
+        for x, y in ((a, (a + b) // 2), ((a + b) // 2, b)):
+            f.write(d[x:y]); f.flush(); time.sleep(0.025)
+PY
+python3 "$W/append.py" "$W/long.mp4" "$SRC/fast/rec.mp4" &
+app_pid=$!
+track_pid "$app_pid"
+k=0 fast_tar=0 fast_rsync=0
+while kill -0 "$app_pid" 2>/dev/null; do
+  k=$((k + 1))
+  to 60 tar -C "$MNT/fast" -cf "$W/fast/$k.tar" . 2>"$W/fast/$k.tar.err" && ! [[ -s $W/fast/$k.tar.err ]] ||
+    { diag "tar run $k (exit $?):"; diag_file "$W/fast/$k.tar.err" 10; fast_tar=1; }
+  to 60 rsync -a "$MNT/fast/" "$W/fast/$k/" 2>"$W/fast/$k.rsync.err" && ! [[ -s $W/fast/$k.rsync.err ]] ||
+    { diag "rsync run $k (exit $?):"; diag_file "$W/fast/$k.rsync.err" 10; fast_rsync=1; }
+done
+wait "$app_pid"
+check "tar and rsync ran at least 10 times while a fragment was appended every 50 ms ($k runs)" test "$k" -ge 10
+ok $fast_tar "every tar -cf run exited 0 with nothing on stderr"
+ok $fast_rsync "every rsync -a run exited 0 with nothing on stderr"
+bad_mp4=0 bad_packets=0
+for i in 1 $((k / 2)) $((k - 1)); do
+  mkdir -p "$W/fast/untar$i"
+  to 60 tar -C "$W/fast/untar$i" -xf "$W/fast/$i.tar"
+  for c in "$W/fast/untar$i/rec.mp4" "$W/fast/$i/rec.mp4"; do
+    [[ $(stream_count "$c") == 0 ]] && continue   # taken before the first fragment
+    check_mp4 "$c" >"$W/check.out" 2>&1 || { diag "$c:"; diag_file "$W/check.out" 10; bad_mp4=1; }
+    packets_prefix "$c" "$W/long.mp4" >"$W/check.out" 2>&1 || { diag "$c:"; diag_file "$W/check.out" 10; bad_packets=1; }
+  done
+done
+ok $bad_mp4 "copies from the first, middle and last runs are valid MP4s"
+ok $bad_packets "and hold the first packets of the recording"
 check "daemon exits cleanly after unmount" unmount_fs "$MNT"
