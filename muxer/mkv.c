@@ -64,6 +64,9 @@
 #define BLOCK_PREFIX 256          /* block bytes read at first: header, lacing, codec peeks */
 #define MAX_TRACK_ENTRIES 256
 #define UNKNOWN_END G_MAXUINT64
+/* Presentation times beyond this (in track ticks: 3000 years at 90 kHz) are
+ * refused, so that no sum or difference of times can overflow. */
+#define MAX_TICKS (G_GINT64_CONSTANT (1) << 53)
 
 typedef enum {
   CODEC_NONE, CODEC_AVC, CODEC_HEVC, CODEC_AV1, CODEC_VP8, CODEC_VP9,
@@ -690,9 +693,12 @@ track_configure (MkvState *st, Recording *rec, MkvTrack *t, const guint8 *first,
     }
     return;
   }
-  t->default_duration = ns_to_ticks ((gint64) MIN (t->default_duration_ns, (guint64) G_MAXINT64 / 2), t->timescale);
+  /* Durations end up in 32-bit stts entries; a delay is at most seconds. */
+  t->default_duration = MIN (ns_to_ticks ((gint64) MIN (t->default_duration_ns, (guint64) G_MAXINT64 / 2), t->timescale),
+                             (gint64) G_MAXUINT32);
   if (t->type == TRACK_TYPE_AUDIO)
-    t->codec_delay = ns_to_ticks ((gint64) MIN (t->codec_delay_ns, (guint64) G_MAXINT64 / 2), t->timescale);
+    t->codec_delay = MIN (ns_to_ticks ((gint64) MIN (t->codec_delay_ns, (guint64) G_MAXINT64 / 2), t->timescale),
+                          (gint64) G_MAXUINT32);
   const guint8 *e = g_bytes_get_data (entries, NULL);
   recording_begin_append (rec);
   t->track->timescale = t->timescale;
@@ -892,8 +898,13 @@ handle_block (MkvState *st, Recording *rec, const Source *src, guint64 body, gui
     return FALSE;
   }
   gint64 pts = ns_to_ticks (ticks * (gint64) st->timestamp_scale, t->timescale) - t->codec_delay;
+  if (pts > MAX_TICKS || pts < -MAX_TICKS) {
+    recording_fail (rec, "block timestamp at %" G_GUINT64_FORMAT " out of range", body);
+    return FALSE;
+  }
   gint64 block_duration = duration_ticks_raw >= 0 && duration_ticks_raw <= G_MAXINT64 / (gint64) st->timestamp_scale
                           ? ns_to_ticks (duration_ticks_raw * (gint64) st->timestamp_scale, t->timescale) : -1;
+  block_duration = MIN (block_duration, (gint64) G_MAXUINT32);
   gboolean sync = simple ? (block.flags & MATROSKA_BLOCK_KEYFRAME) != 0 : !referenced;
   if (t->type == TRACK_TYPE_AUDIO)
     sync = TRUE;
