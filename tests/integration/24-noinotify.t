@@ -4,7 +4,8 @@
 # copies taken meanwhile are valid MP4s holding the source's first packets) and settles; a
 # settled recording that changes again (fragments appended, twice, the second time after it
 # had settled again) is seen within about 2 s, and the mount then serves exactly what
-# `livemp4 export` makes of the source.
+# `livemp4 export` makes of the source.  A second daemon whose SOURCE is a FUSE mount falls
+# back to the same by itself and still follows changes.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
 command -v getfattr >/dev/null || plan_skip_all "no getfattr (attr)"
@@ -27,7 +28,7 @@ for i in 0 1 2; do to 60 "$LIVEMP4" export "$W/step$i.mp4" "$W/step$i.virt" || b
 cp "$W/step0.mp4" "$SRC/old.mp4"
 touch -d '-1 min' "$SRC/old.mp4"
 
-plan 17
+plan 24
 check "mount -o noinotify (settle=$SETTLE)" mount_fs "$SRC" "$MNT" -o noinotify,settle=$SETTLE,loglevel=info || bail_out "cannot mount"
 check "the daemon says inotify is off" grep -q "inotify switched off" <(daemon_log "$MNT")
 
@@ -96,4 +97,23 @@ for i in 1 2; do
   wait_until $((SETTLE + 5)) bash -c "[[ \$(getfattr --only-values -n user.livemp4.state '$MNT/old.mp4' 2>/dev/null) == settled ]]" ||
     diag "old.mp4 did not settle after change $i"
 done
+
+# ---- a source on a FUSE filesystem: the same fallback without being asked ---------------
+# A second daemon whose SOURCE is this mount: FUSE does not report writes by other mounts
+# to inotify, so the daemon falls back to size and mtime by itself.  The lower mount's
+# virtual MP4s are plain fast-start files to it, mirrored byte for byte.
+MNT2=$T/mnt2
+check "a mount whose SOURCE is a FUSE mount" mount_fs "$MNT" "$MNT2" -o loglevel=info || bail_out "cannot mount"
+check "the daemon says it finds changes by size and mtime (network filesystem)" \
+  grep -q "network filesystem: changes are found by size and mtime" <(daemon_log "$MNT2")
+check "it mirrors the lower mount's virtual MP4 byte for byte" to 30 cmp "$MNT/live.mp4" "$MNT2/live.mp4"
+cp "$W/step0.mp4" "$SRC/more.mp4"
+touch -d '-1 min' "$SRC/more.mp4"
+check "a recording added below appears through both mounts" wait_until 5 to 30 cmp "$W/step0.virt" "$MNT2/more.mp4"
+tail -c +$((cut1 + 1)) "$W/step1.mp4" >>"$SRC/more.mp4"
+size2_is() { [[ $(file_size "$MNT2/more.mp4") == "$(stat -c %s "$1")" ]]; }
+t=$(seen_within 3.5 size2_is "$W/step1.virt")
+ok $? "when it grows, the upper mount shows the new size within 3.5 s (two 1 s caches; $t)"
+check "and the new bytes" to 30 cmp "$W/step1.virt" "$MNT2/more.mp4"
+check "the upper daemon exits cleanly after unmount" unmount_fs "$MNT2"
 check "daemon exits cleanly after unmount" unmount_fs "$MNT"
