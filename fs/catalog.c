@@ -255,13 +255,14 @@ catalog_list (const char *dir, int *err)
 }
 
 DirItem *
-catalog_resolve (const char *dir, const char *name)
+catalog_resolve (const char *dir, const char *name, int *err)
 {
-  int err = 0;
   DirItem *found = NULL;
+  *err = ENOENT;
   g_mutex_lock (&fs.lock);
-  DirMap *map = dir_map_get (dir, &err);
+  DirMap *map = dir_map_get (dir, err);
   if (map) {
+    *err = ENOENT;
     guint lo = 0, hi = map->items->len;
     while (lo < hi && !found) {
       guint mid = lo + (hi - lo) / 2;

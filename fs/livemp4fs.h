@@ -120,8 +120,9 @@ typedef struct {
 void catalog_init (void);
 /* The virtual entries of a source directory, sorted by name; free with g_ptr_array_unref. */
 GPtrArray *catalog_list (const char *dir, int *err);
-/* Resolves a virtual name in dir to its item (a copy), or NULL. */
-DirItem *catalog_resolve (const char *dir, const char *name);
+/* Resolves a virtual name in dir to its item (a copy), or NULL with *err
+ * set (ENOENT, or why the directory cannot be read). */
+DirItem *catalog_resolve (const char *dir, const char *name, int *err);
 void dir_item_free (DirItem *item);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirItem, dir_item_free)
 /* The recording entry of a source file, indexed up to st, with one reference. */

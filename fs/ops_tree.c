@@ -50,9 +50,10 @@ op_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
     fuse_reply_err (req, dir ? ENOTDIR : ESTALE);
     return;
   }
-  g_autoptr (DirItem) item = catalog_resolve (dir->path, name);
+  int err;
+  g_autoptr (DirItem) item = catalog_resolve (dir->path, name, &err);
   if (!item) {
-    fuse_reply_err (req, ENOENT);
+    fuse_reply_err (req, err);
     return;
   }
   g_autofree char *path = path_join (dir->path, item->source_name);
@@ -71,7 +72,6 @@ op_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
     fuse_reply_err (req, ENOENT);
     return;
   } else if (item->role == SOURCE_RECORDING) {
-    int err = 0;
     Entry *entry = catalog_entry (path, &st, &err);
     if (!entry) {
       /* No longer a recording (replaced while we looked): shown as it is

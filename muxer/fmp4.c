@@ -8,6 +8,8 @@
 #include "stbl.h"
 
 #define MAX_SAMPLES_PER_MOOF (1u << 20)
+/* Samples a moof may hold beyond one per byte of moof and payload. */
+#define MOOF_FREE_SAMPLES 4096
 
 /* tfhd flags (8.8.7.1) */
 #define TFHD_BASE_DATA_OFFSET 0x000001u
@@ -581,6 +583,20 @@ parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_start)
       ok = FALSE;
     else if (h.type == FOURCC ('t', 'r', 'a', 'f'))
       ok = parse_traf (st, rec, b, &mc);
+  }
+  if (ok) {
+    /* Every sample costs table space, but one of size 0 costs no payload:
+     * bound a moof's samples by the bytes it and its data take, so a small
+     * file cannot claim millions of empty samples. */
+    guint64 data = 0;
+    for (guint i = 0; i < mc.samples->len; i++)
+      data += g_array_index (mc.samples, PendingSample, i).info.size;
+    guint64 budget = MOOF_FREE_SAMPLES + moof.len + data;
+    if (mc.samples->len > budget) {
+      recording_fail (rec, "moof at %" G_GUINT64_FORMAT " claims %u samples for %" G_GUINT64_FORMAT " bytes",
+                      moof_start, mc.samples->len, moof.len + data);
+      ok = FALSE;
+    }
   }
   if (ok) {
     g_autofree char *where = g_strdup_printf ("moof at %" G_GUINT64_FORMAT, moof_start);
