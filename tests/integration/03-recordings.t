@@ -45,7 +45,7 @@ for name in "${names[@]}"; do
   to 60 cp "$virt" "$OUT/$name.copy1"
   is "$(file_size "$virt")" "$(stat -c %s "$OUT/$name.copy1")" "$name: stat size equals the bytes read"
   check "$name: a second read gives the same bytes" to 60 cmp "$OUT/$name.copy1" "$virt"
-  check "$name: virtual file differs from its source (it was remuxed)" bash -c "! cmp -s '$src' '$virt'"
+  check "$name: virtual file differs from its source (it was remuxed)" to 30 bash -c "! cmp -s '$src' '$virt'"
   packets=$(to 30 ffprobe -v error -show_entries packet=stream_index -of csv=p=0 "$src" | grep -c .)
   xattrs="$(xattr "$virt" user.livemp4.format 2>&1) $(xattr "$virt" user.livemp4.samples 2>&1)"
   is "$xattrs" "fmp4 $packets" "$name: user.livemp4.format and .samples are fmp4 and the source's packet count"

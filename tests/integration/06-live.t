@@ -41,7 +41,7 @@ check "the finished virtual file is a valid fast-start MP4" check_mp4 "$W/final.
 check "the finished virtual file has the source's frames" same_frames "$SRC/live.mp4" "$W/final.mp4"
 check "the finished virtual file has the source's timing" same_timing "$SRC/live.mp4" "$W/final.mp4"
 to 60 "$LIVEMP4" export "$SRC/live.mp4" "$W/export.mp4"
-check "the finished virtual file equals livemp4 export" cmp "$W/export.mp4" "$W/final.mp4"
+check "the finished virtual file equals livemp4 export" to 30 cmp "$W/export.mp4" "$W/final.mp4"
 
 # A copy taken before the first sample arrived has no track (the writer leaves out tracks
 # without samples): it must be a valid box structure that ffprobe reads cleanly, and there is
@@ -87,9 +87,9 @@ check "its packets are the first packets of what the recorder wrote" \
 # The same sources and encoder settings give the same stream, so the killed recording's frames
 # are also the first frames of the finished one (it was killed well before its 10 s end).
 check "its frames are a prefix of the finished recording's" frames_prefix "$W/killed.mp4" "$W/final.mp4"
-check "it settles too" wait_until $((SETTLE + 5)) bash -c \
-  "[[ \$(getfattr --only-values -n user.livemp4.state '$MNT/killed.mp4' 2>/dev/null) == settled ]]"
+killed_settled() { [[ $(xattr "$MNT/killed.mp4" user.livemp4.state 2>/dev/null) == settled ]]; }
+check "it settles too" wait_until $((SETTLE + 5)) killed_settled
 to 60 "$LIVEMP4" export "$SRC/killed.mp4" "$W/killed-export.mp4"
-check "its settled virtual file equals livemp4 export" cmp "$W/killed-export.mp4" "$MNT/killed.mp4"
+check "its settled virtual file equals livemp4 export" to 30 cmp "$W/killed-export.mp4" "$MNT/killed.mp4"
 check "the daemon is still up" daemon_alive "$MNT"
 check "daemon exits cleanly after unmount" unmount_fs "$MNT"

@@ -14,7 +14,9 @@
 #             check_mp4 FILE | same_frames SRC VIRT | frames_prefix A B
 #             packets_prefix A B | same_timing SRC VIRT
 #             wait_until SECONDS CMD...  (polls CMD every 0.05 s)
-# Every external command runs under `timeout` (to SECONDS CMD... / plain default 60 s).
+# Every external command runs under `timeout` (to SECONDS CMD...).
+# Never call a bare `wait` in a test: the daemons are background jobs of the test's shell, so
+# it would wait for them; wait for a pid (wait "$REC_PID").
 #
 # LIVEMP4FS and LIVEMP4 name the binaries (the Makefile exports them); they default to
 # build/release/livemp4fs and build/release/livemp4 under the repository root.
@@ -452,12 +454,12 @@ check_mp4() {
   local f=$1 out status=0
   if [[ ! -f $f ]]; then echo "$f: missing"; return 1; fi
   if ((allow_empty)) && [[ $(stream_count "$f") == 0 ]]; then
-    python3 "$MP4UTIL" faststart "$f" || status=1
+    to 60 python3 "$MP4UTIL" faststart "$f" || status=1
     out=$(to 60 ffprobe -v error -show_format -show_streams "$f" 2>&1 >/dev/null)
     [[ $? == 0 && -z $out ]] || { echo "ffprobe -v error $f: $out"; status=1; }
     return "$status"
   fi
-  python3 "$MP4UTIL" faststart "$f" || status=1
+  to 60 python3 "$MP4UTIL" faststart "$f" || status=1
   out=$(to 60 ffprobe -v error -show_format -show_streams "$f" 2>&1 >/dev/null)
   local rc=$?
   if ((rc != 0)) || [[ -n $out ]]; then
@@ -509,7 +511,7 @@ same_frames() {
   local d status
   d=$(make_tmp)
   _framemd5 "$1" "$d/a" && _framemd5 "$2" "$d/b" || return 1
-  python3 "$MP4UTIL" framecmp same "$d/a" "$d/b"
+  to 60 python3 "$MP4UTIL" framecmp same "$d/a" "$d/b"
   status=$?
   ((status == 0)) && echo "$(grep -vc '^#' "$d/a") frames equal"
   rm -rf "$d"
@@ -523,7 +525,7 @@ frames_prefix() {
   local d status
   d=$(make_tmp)
   _framemd5 "$1" "$d/a" && _framemd5_ref "$2" "$d/b" || return 1
-  python3 "$MP4UTIL" framecmp prefix "$d/a" "$d/b" "${3:-2}"
+  to 60 python3 "$MP4UTIL" framecmp prefix "$d/a" "$d/b" "${3:-2}"
   status=$?
   ((status == 0)) && echo "$(grep -vc '^#' "$d/a") of $(grep -vc '^#' "$d/b") frames a prefix"
   rm -rf "$d"
@@ -535,7 +537,7 @@ packets_prefix() {
   local d status
   d=$(make_tmp)
   _framemd5 "$1" "$d/a" -c copy && _framemd5_ref "$2" "$d/b" -c copy || return 1
-  python3 "$MP4UTIL" framecmp prefix "$d/a" "$d/b" 0
+  to 60 python3 "$MP4UTIL" framecmp prefix "$d/a" "$d/b" 0
   status=$?
   rm -rf "$d"
   return "$status"
@@ -575,7 +577,7 @@ same_timing() {
   local a b
   a=$(timing "$1") || { echo "ffprobe $1 failed"; return 1; }
   b=$(timing "$2") || { echo "ffprobe $2 failed"; return 1; }
-  python3 - "$a" "$b" "${SAME_TIMING_TOLERANCE:-0}" <<'EOF'
+  to 60 python3 - "$a" "$b" "${SAME_TIMING_TOLERANCE:-0}" <<'EOF'
 import sys
 a, b, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
 def parse(s):
