@@ -80,11 +80,11 @@ export LIVEMP4FS := $(abspath $(DAEMON))
 export LIVEMP4 := $(abspath $(TOOL))
 
 check: all
-	$(MAKE) SAN=1 all
+	$(MAKE) -j2 SAN=1 all
 	tests/check.sh
 
 asan:
-	$(MAKE) SAN=1 all
+	$(MAKE) -j2 SAN=1 all
 
 check-unit: all
 	prove -f $(UNIT_BIN)

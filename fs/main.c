@@ -110,26 +110,28 @@ main (int argc, char **argv)
 
   fs.opts.settle = 10;
   if (fuse_opt_parse (&args, &fs.opts, option_spec, option_proc) < 0)
-    return 1;
+    goto out;
   if (fs.opts.show_help) {
     usage (argv[0]);
     fuse_cmdline_help ();
     fuse_lowlevel_help ();
-    return 0;
+    ret = 0;
+    goto out;
   }
   if (fs.opts.show_version) {
     printf ("livemp4fs %s (libfuse %s)\n", LIVEMP4FS_VERSION, fuse_pkgversion ());
-    return 0;
+    ret = 0;
+    goto out;
   }
   if (fs.opts.loglevel && !set_log_level (fs.opts.loglevel)) {
     fprintf (stderr, "livemp4fs: unknown loglevel '%s'\n", fs.opts.loglevel);
-    return 1;
+    goto out;
   }
   g_log_set_default_handler (log_handler, NULL);
   /* Read-only, as the kernel enforces it: every write fails with EROFS. */
   fuse_opt_add_arg (&args, "-oro,default_permissions,fsname=livemp4fs,subtype=livemp4fs");
   if (fuse_parse_cmdline (&args, &cmd) != 0)
-    return 1;
+    goto out;
   if (!fs.opts.source || !cmd.mountpoint) {
     usage (argv[0]);
     goto out;
@@ -178,5 +180,7 @@ destroy:
 out:
   free (cmd.mountpoint);
   fuse_opt_free_args (&args);
+  g_free (fs.opts.source);
+  free (fs.opts.loglevel);
   return ret ? 1 : 0;
 }
