@@ -33,7 +33,7 @@ check "mount -o noinotify (settle=$SETTLE)" mount_fs "$SRC" "$MNT" -o noinotify,
 check "the daemon says inotify is off" grep -q "inotify switched off" <(daemon_log "$MNT")
 
 # ---- a recording growing in real time -------------------------------------------------
-record_ffmpeg_bg "$SRC/live.mp4" --realtime --duration 8 || bail_out "cannot start ffmpeg"
+record_ffmpeg_bg "$SRC/live.mp4" --realtime --duration 8 -- -frag_duration 500000 || bail_out "cannot start ffmpeg"
 rec_pid=$REC_PID
 sizes=() n=0 last=-1
 while kill -0 "$rec_pid" 2>/dev/null; do
