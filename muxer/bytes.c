@@ -138,6 +138,32 @@ byte_reader_box (ByteReader *r, BoxHeader *hdr, ByteReader *body)
   return TRUE;
 }
 
+gboolean
+box_find_child (ByteReader parent, guint32 type, ByteReader *body)
+{
+  BoxHeader h;
+  ByteReader b;
+  while (byte_reader_remaining (&parent) > 0) {
+    if (!byte_reader_box (&parent, &h, &b))
+      return FALSE;
+    if (h.type == type) {
+      *body = b;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+gboolean
+full_box_header_read (ByteReader *r, guint8 *version, guint32 *flags)
+{
+  ByteReader c = *r;
+  if (!byte_reader_u8 (&c, version) || !byte_reader_u24 (&c, flags))
+    return FALSE;
+  *r = c;
+  return TRUE;
+}
+
 const char *
 fourcc_str (guint32 fourcc, char buf[8])
 {

@@ -50,6 +50,11 @@ typedef struct {
 gboolean box_header_read (ByteReader *r, BoxHeader *out);
 /* Reads a box header and splits off its body.  Fails if the body is not whole. */
 gboolean byte_reader_box (ByteReader *r, BoxHeader *hdr, ByteReader *body);
+/* Finds the first child box of the given type among the boxes in parent;
+ * FALSE if there is none or a box before it is malformed. */
+gboolean box_find_child (ByteReader parent, guint32 type, ByteReader *body);
+/* Reads a full box's version and 24-bit flags (4.2). */
+gboolean full_box_header_read (ByteReader *r, guint8 *version, guint32 *flags);
 /* Formats a fourcc for messages; printable characters only. */
 const char *fourcc_str (guint32 fourcc, char buf[8]);
 

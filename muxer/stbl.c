@@ -1,29 +1,13 @@
 /* stbl.c — samples listed by a moov's sample table. */
 #include "stbl.h"
 
-static gboolean
-child (ByteReader parent, guint32 type, ByteReader *body)
-{
-  BoxHeader h;
-  ByteReader b;
-  while (byte_reader_remaining (&parent) > 0) {
-    if (!byte_reader_box (&parent, &h, &b))
-      return FALSE;
-    if (h.type == type) {
-      *body = b;
-      return TRUE;
-    }
-  }
-  return FALSE;
-}
-
 /* Opens a full box's body and reads its entry count, checking that count
  * entries of entry_size bytes fit in what remains. */
 static gboolean
 open_table (ByteReader stbl, guint32 type, guint entry_size, ByteReader *r, guint32 *count, guint8 *version)
 {
   guint32 flags;
-  if (!child (stbl, type, r))
+  if (!box_find_child (stbl, type, r))
     return FALSE;
   return byte_reader_u8 (r, version) && byte_reader_u24 (r, &flags) && byte_reader_u32 (r, count) &&
          *count <= byte_reader_remaining (r) / entry_size;
@@ -35,7 +19,7 @@ read_sizes (ByteReader stbl, guint32 max, GArray *out, const char **error)
   ByteReader r;
   guint8 version;
   guint32 flags, constant, count;
-  if (child (stbl, FOURCC ('s', 't', 's', 'z'), &r)) {
+  if (box_find_child (stbl, FOURCC ('s', 't', 's', 'z'), &r)) {
     if (!byte_reader_u8 (&r, &version) || !byte_reader_u24 (&r, &flags) || !byte_reader_u32 (&r, &constant) ||
         !byte_reader_u32 (&r, &count) || count > max || (!constant && count > byte_reader_remaining (&r) / 4)) {
       *error = "malformed or oversized stsz";
@@ -50,7 +34,7 @@ read_sizes (ByteReader stbl, guint32 max, GArray *out, const char **error)
     }
     return TRUE;
   }
-  if (child (stbl, FOURCC ('s', 't', 'z', '2'), &r)) {
+  if (box_find_child (stbl, FOURCC ('s', 't', 'z', '2'), &r)) {
     guint32 reserved;
     guint8 field;
     if (!byte_reader_u8 (&r, &version) || !byte_reader_u24 (&r, &flags) || !byte_reader_u24 (&r, &reserved) ||
@@ -110,7 +94,7 @@ stbl_read_samples (ByteReader stbl, guint32 max, GArray *out, const char **error
 
   /* ctts: composition offsets, signed in version 1 and read so in 0 too. */
   ByteReader ctts;
-  if (child (stbl, FOURCC ('c', 't', 't', 's'), &ctts)) {
+  if (box_find_child (stbl, FOURCC ('c', 't', 't', 's'), &ctts)) {
     if (!open_table (stbl, FOURCC ('c', 't', 't', 's'), 8, &r, &count, &version)) {
       *error = "malformed ctts";
       return FALSE;
@@ -126,7 +110,7 @@ stbl_read_samples (ByteReader stbl, guint32 max, GArray *out, const char **error
 
   /* stss: when present, only the samples it lists are sync samples. */
   ByteReader stss;
-  if (child (stbl, FOURCC ('s', 't', 's', 's'), &stss)) {
+  if (box_find_child (stbl, FOURCC ('s', 't', 's', 's'), &stss)) {
     if (!open_table (stbl, FOURCC ('s', 't', 's', 's'), 4, &r, &count, &version)) {
       *error = "malformed stss";
       return FALSE;
@@ -145,7 +129,7 @@ stbl_read_samples (ByteReader stbl, guint32 max, GArray *out, const char **error
   ByteReader stsc, offsets;
   guint32 n_runs, n_chunks;
   guint8 co_version;
-  gboolean co64 = child (stbl, FOURCC ('c', 'o', '6', '4'), &offsets);
+  gboolean co64 = box_find_child (stbl, FOURCC ('c', 'o', '6', '4'), &offsets);
   if (!open_table (stbl, FOURCC ('s', 't', 's', 'c'), 12, &stsc, &n_runs, &version) ||
       !open_table (stbl, co64 ? FOURCC ('c', 'o', '6', '4') : FOURCC ('s', 't', 'c', 'o'), co64 ? 8 : 4,
                    &offsets, &n_chunks, &co_version)) {

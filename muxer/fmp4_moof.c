@@ -1,0 +1,244 @@
+/* fmp4_moof.c — one moof (ISO/IEC 14496-12 8.8.4-8.8.12): its trafs and
+ * truns become samples with their source offsets, queued in source order
+ * until their bytes are on disk. */
+#include "fmp4_private.h"
+
+/* tfhd flags (8.8.7.1) */
+#define TFHD_BASE_DATA_OFFSET 0x000001u
+#define TFHD_DESCRIPTION_INDEX 0x000002u
+#define TFHD_DEFAULT_DURATION 0x000008u
+#define TFHD_DEFAULT_SIZE 0x000010u
+#define TFHD_DEFAULT_FLAGS 0x000020u
+#define TFHD_DURATION_IS_EMPTY 0x010000u
+#define TFHD_DEFAULT_BASE_IS_MOOF 0x020000u
+/* trun flags (8.8.8.1) */
+#define TRUN_DATA_OFFSET 0x000001u
+#define TRUN_FIRST_FLAGS 0x000004u
+#define TRUN_DURATION 0x000100u
+#define TRUN_SIZE 0x000200u
+#define TRUN_FLAGS 0x000400u
+#define TRUN_COMPOSITION 0x000800u
+
+Fmp4Track *
+fmp4_find_track (Fmp4State *st, guint32 id)
+{
+  for (guint i = 0; i < st->tracks->len; i++)
+    if (g_array_index (st->tracks, Fmp4Track, i).id == id)
+      return &g_array_index (st->tracks, Fmp4Track, i);
+  return NULL;
+}
+
+static gint
+compare_pending (gconstpointer a, gconstpointer b)
+{
+  const PendingSample *x = a, *y = b;
+  return x->source_offset < y->source_offset ? -1 : x->source_offset > y->source_offset;
+}
+
+/* Sorts samples by their data offset (payload order is source order) and
+ * queues them behind the pending ones; overlapping data is damage. */
+gboolean
+fmp4_queue_in_source_order (Fmp4State *st, Recording *rec, GArray *samples, const char *where)
+{
+  g_array_sort (samples, compare_pending);   /* stable */
+  for (guint i = 1; i < samples->len; i++) {
+    PendingSample *p = &g_array_index (samples, PendingSample, i - 1);
+    if (p->source_offset + p->info.size > g_array_index (samples, PendingSample, i).source_offset) {
+      recording_fail (rec, "%s has overlapping sample data", where);
+      return FALSE;
+    }
+  }
+  g_array_append_vals (st->pending, samples->data, samples->len);
+  return TRUE;
+}
+
+typedef struct {
+  guint64 moof_start;
+  guint64 previous_traf_end;     /* implicit base of the next traf */
+  GArray *samples;               /* PendingSample of this moof */
+} MoofContext;
+
+static gboolean
+parse_trun (ByteReader r, MoofContext *mc, Fmp4Track *ft, guint64 base, guint64 *data_pos,
+            gboolean first_trun, const guint32 defaults[4], Recording *rec)
+{
+  guint8 version;
+  guint32 flags, count, first_flags = 0;
+  guint32 data_offset = 0;
+  if (!full_box_header_read (&r, &version, &flags) || !byte_reader_u32 (&r, &count) ||
+      ((flags & TRUN_DATA_OFFSET) && !byte_reader_u32 (&r, &data_offset)) ||
+      ((flags & TRUN_FIRST_FLAGS) && !byte_reader_u32 (&r, &first_flags)))
+    return FALSE;
+
+  guint64 pos;
+  if (flags & TRUN_DATA_OFFSET) {
+    gint64 off = (gint32) data_offset;
+    if ((off < 0 && (guint64) -off > base) || (off > 0 && base > G_MAXUINT64 - (guint64) off))
+      return FALSE;
+    pos = base + off;
+  } else {
+    pos = first_trun ? base : *data_pos;
+  }
+
+  guint per_sample = 4 * (!!(flags & TRUN_DURATION) + !!(flags & TRUN_SIZE) + !!(flags & TRUN_FLAGS) +
+                          !!(flags & TRUN_COMPOSITION));
+  if ((per_sample && count > byte_reader_remaining (&r) / per_sample) ||
+      count > MAX_SAMPLES_PER_MOOF - mc->samples->len) {
+    recording_fail (rec, "a trun claims %u samples, more than it can hold", count);
+    return FALSE;
+  }
+  for (guint32 i = 0; i < count; i++) {
+    guint32 duration = defaults[0], size = defaults[1], sflags = defaults[2], cts = 0;
+    if (i == 0 && (flags & TRUN_FIRST_FLAGS))
+      sflags = first_flags;
+    if (((flags & TRUN_DURATION) && !byte_reader_u32 (&r, &duration)) ||
+        ((flags & TRUN_SIZE) && !byte_reader_u32 (&r, &size)) ||
+        ((flags & TRUN_FLAGS) && !byte_reader_u32 (&r, &sflags)) ||
+        ((flags & TRUN_COMPOSITION) && !byte_reader_u32 (&r, &cts)))
+      return FALSE;
+    if (pos > G_MAXUINT64 - size)
+      return FALSE;
+    PendingSample ps = {
+      .source_offset = pos,
+      .track = ft,
+      .info = {
+        .size = size,
+        .duration = duration,
+        /* Version 0 offsets are unsigned, but writers put negative ones there
+         * too; like FFmpeg, read both as signed. */
+        .composition_offset = (gint32) cts,
+        .sync = !(sflags & (FMP4_SAMPLE_IS_NON_SYNC | FMP4_SAMPLE_DEPENDS_YES)),
+        .description_index = defaults[3],
+      },
+    };
+    (void) version;
+    g_array_append_val (mc->samples, ps);
+    pos += size;
+  }
+  *data_pos = pos;
+  return TRUE;
+}
+
+static gboolean
+parse_traf (Fmp4State *st, Recording *rec, ByteReader traf, MoofContext *mc)
+{
+  ByteReader tfhd, b;
+  BoxHeader h;
+  guint8 version;
+  guint32 flags, id;
+
+  if (!box_find_child (traf, FOURCC ('t', 'f', 'h', 'd'), &tfhd) || !full_box_header_read (&tfhd, &version, &flags) ||
+      !byte_reader_u32 (&tfhd, &id))
+    return FALSE;
+  Fmp4Track *ft = fmp4_find_track (st, id);
+  Fmp4Track hidden = { .id = id, .default_description_index = 1 };
+  if (!ft) {
+    if (!st->warned_unknown_track)
+      recording_note (rec, "fragments of unknown track %u are skipped", id);
+    st->warned_unknown_track = TRUE;
+    /* Its samples are not shown, but its data still moves the implicit base
+     * of the trafs after it (8.8.7.1): its truns are read and dropped. */
+    for (guint i = 0; i < st->hidden_trex->len; i++)
+      if (g_array_index (st->hidden_trex, Fmp4Track, i).id == id)
+        hidden = g_array_index (st->hidden_trex, Fmp4Track, i);
+    ft = &hidden;
+  }
+  guint64 base = mc->previous_traf_end;
+  guint32 defaults[4] = { ft->default_duration, ft->default_size, ft->default_flags,
+                          ft->default_description_index };
+  if (((flags & TFHD_BASE_DATA_OFFSET) && !byte_reader_u64 (&tfhd, &base)) ||
+      ((flags & TFHD_DESCRIPTION_INDEX) && !byte_reader_u32 (&tfhd, &defaults[3])) ||
+      ((flags & TFHD_DEFAULT_DURATION) && !byte_reader_u32 (&tfhd, &defaults[0])) ||
+      ((flags & TFHD_DEFAULT_SIZE) && !byte_reader_u32 (&tfhd, &defaults[1])) ||
+      ((flags & TFHD_DEFAULT_FLAGS) && !byte_reader_u32 (&tfhd, &defaults[2])))
+    return FALSE;
+  if (!(flags & TFHD_BASE_DATA_OFFSET) && (flags & TFHD_DEFAULT_BASE_IS_MOOF))
+    base = mc->moof_start;
+  if (flags & TFHD_DURATION_IS_EMPTY)
+    return TRUE;
+
+  /* Decode times follow the sample durations; the first tfdt places the
+   * track.  A later jump is noted but not followed: the output has no gaps. */
+  ByteReader tfdt;
+  if (box_find_child (traf, FOURCC ('t', 'f', 'd', 't'), &tfdt)) {
+    guint64 decode_time;
+    guint32 tflags;
+    guint8 tversion;
+    if (!full_box_header_read (&tfdt, &tversion, &tflags) ||
+        !byte_reader_uint_n (&tfdt, tversion == 1 ? 8 : 4, &decode_time))
+      return FALSE;
+    if (!ft->started)
+      ft->next_decode_time = decode_time;
+    else if (decode_time != ft->next_decode_time)
+      recording_note (rec, "track %u: fragment decode times jump; sample durations are kept", id);
+  }
+
+  guint first = mc->samples->len;
+  guint64 data_pos = base;
+  gboolean first_trun = TRUE;
+  ByteReader r = traf;
+  while (byte_reader_remaining (&r) > 0) {
+    if (!byte_reader_box (&r, &h, &b))
+      return FALSE;
+    if (h.type != FOURCC ('t', 'r', 'u', 'n'))
+      continue;
+    if (!parse_trun (b, mc, ft, base, &data_pos, first_trun, defaults, rec))
+      return FALSE;
+    first_trun = FALSE;
+  }
+  mc->previous_traf_end = data_pos;
+  if (!ft->track) {
+    g_array_set_size (mc->samples, first);
+    return TRUE;
+  }
+  if (mc->samples->len > first && !ft->started) {
+    /* Written before the track's first sample is appended under the lock. */
+    ft->started = TRUE;
+    ft->track->first_decode_time = ft->next_decode_time;
+  }
+  for (guint i = first; i < mc->samples->len; i++)
+    ft->next_decode_time += g_array_index (mc->samples, PendingSample, i).info.duration;
+  return TRUE;
+}
+
+
+gboolean
+fmp4_parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_start)
+{
+  MoofContext mc = { .moof_start = moof_start, .previous_traf_end = moof_start };
+  mc.samples = g_array_new (FALSE, FALSE, sizeof (PendingSample));
+  BoxHeader h;
+  ByteReader b;
+  gboolean ok = TRUE;
+
+  while (ok && byte_reader_remaining (&moof) > 0) {
+    if (!byte_reader_box (&moof, &h, &b))
+      ok = FALSE;
+    else if (h.type == FOURCC ('t', 'r', 'a', 'f'))
+      ok = parse_traf (st, rec, b, &mc);
+  }
+  if (ok) {
+    /* Every sample costs table space, but one of size 0 costs no payload:
+     * bound a moof's samples by the bytes it and its data take, so a small
+     * file cannot claim millions of empty samples. */
+    guint64 data = 0;
+    for (guint i = 0; i < mc.samples->len; i++)
+      data += g_array_index (mc.samples, PendingSample, i).info.size;
+    guint64 budget = MOOF_FREE_SAMPLES + moof.len + data;
+    if (mc.samples->len > budget) {
+      recording_fail (rec, "moof at %" G_GUINT64_FORMAT " claims %u samples for %" G_GUINT64_FORMAT " bytes",
+                      moof_start, mc.samples->len, moof.len + data);
+      ok = FALSE;
+    }
+  }
+  if (ok) {
+    g_autofree char *where = g_strdup_printf ("moof at %" G_GUINT64_FORMAT, moof_start);
+    ok = fmp4_queue_in_source_order (st, rec, mc.samples, where);
+  } else if (!rec->failed) {
+    recording_fail (rec, "malformed moof at %" G_GUINT64_FORMAT, moof_start);
+  }
+  g_array_unref (mc.samples);
+  return ok;
+}
+
+/* Appends the pending samples whose bytes are all on disk, in source order. */

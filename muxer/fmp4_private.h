@@ -1,0 +1,54 @@
+/* fmp4_private.h — what the fragmented MP4 indexer's files share: its state,
+ * the samples parsed but not yet on disk, and the entry points of the init
+ * segment (fmp4_moov.c) and fragment (fmp4_moof.c) parsers.  Not a public API.
+ */
+#pragma once
+
+#include "bytes.h"
+#include "fmp4.h"
+
+G_BEGIN_DECLS
+
+#define MAX_SAMPLES_PER_MOOF (1u << 20)
+/* Samples a moof may hold beyond one per byte of moof and payload. */
+#define MOOF_FREE_SAMPLES 4096
+
+typedef struct {
+  guint32 id;
+  Track *track;
+  guint32 default_description_index;
+  guint32 default_duration;
+  guint32 default_size;
+  guint32 default_flags;
+  gboolean started;              /* the first sample has been parsed */
+  guint64 next_decode_time;
+} Fmp4Track;
+
+typedef struct {
+  guint64 source_offset;
+  Fmp4Track *track;
+  SampleInfo info;
+} PendingSample;
+
+typedef enum { PHASE_HEAD, PHASE_FRAGMENTS, PHASE_TAIL } Phase;
+
+typedef struct {
+  Phase phase;
+  guint64 pos;                   /* next top-level box */
+  GArray *tracks;                /* Fmp4Track */
+  GArray *hidden_trex;           /* Fmp4Track (track NULL): trex of tracks not shown */
+  GArray *pending;               /* PendingSample, in source order */
+  guint pending_done;
+  gboolean warned_unknown_track;
+  GArray *moov_samples;          /* StblSample of the track being parsed */
+} Fmp4State;
+
+/* The indexer's record of the shown track with this track_ID, or NULL. */
+Fmp4Track *fmp4_find_track (Fmp4State *st, guint32 id);
+gboolean fmp4_parse_moov (Fmp4State *st, Recording *rec, ByteReader moov);
+gboolean fmp4_parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_start);
+/* Sorts samples by data offset (payload order is source order) and queues
+ * them behind the pending ones; overlapping data stops the recording. */
+gboolean fmp4_queue_in_source_order (Fmp4State *st, Recording *rec, GArray *samples, const char *where);
+
+G_END_DECLS
