@@ -34,8 +34,12 @@ ops_fill_entry (struct fuse_entry_param *e, Node *node)
     e->attr_timeout = SNAPSHOT_ATTR_TIMEOUT;
     g_mutex_lock (&node->entry->lock);
     gboolean live = entry_is_live (node->entry);
+    /* inotify names only the link a change was made through, so the other
+     * names of a hard-linked recording are not invalidated: cache them only
+     * as long as a mirror. */
+    gboolean linked = node->entry->seen.st_nlink > 1;
     g_mutex_unlock (&node->entry->lock);
-    e->entry_timeout = live ? 0.0 : SETTLED_TIMEOUT;
+    e->entry_timeout = live ? 0.0 : linked ? MIRROR_TIMEOUT : SETTLED_TIMEOUT;
   } else {
     e->attr_timeout = MIRROR_TIMEOUT;
     e->entry_timeout = MIRROR_TIMEOUT;
