@@ -4,7 +4,8 @@
 # name with the right size and bytes, its index kept, a handle opened under the old name still
 # reading its snapshot); a settled, cached recording deleted (gone from the listing and from
 # lookups, while a handle opened before keeps reading its snapshot exactly); a settled, cached
-# recording replaced by another file renamed over it.  After every step the listing (`ls -l`)
+# recording replaced by another file renamed over it; a settled recording with hard links in two
+# directories, appended through one name (every name follows).  After every step the listing (`ls -l`)
 # and stat of every name on the mount agree with the sources (`livemp4 export` sizes for
 # recordings) within a second or two: no stale entry or size anywhere.  With inotify and with
 # -o noinotify.
@@ -20,8 +21,29 @@ record_ffmpeg "$W/c.mp4" --duration 4 -- -frag_duration 500000 >"$W/rec.log" 2>&
 for f in a b c; do to 60 "$LIVEMP4" export "$W/$f.mp4" "$W/$f.virt" || bail_out "livemp4 export $f.mp4 failed"; done
 INOTIFY_LIMIT=1.5
 NOINOTIFY_LIMIT=2.5
+LINK_LIMIT=2.5    # inotify names one link only: the others are cached as briefly as mirrors
+cut=$(python3 "$MP4UTIL" boxes "$W/c.mp4" | awk '$3 == "moof" && i++ == 3 { print $1 }')
+[[ -n $cut ]] || bail_out "c.mp4 has fewer than 4 fragments"
+head -c "$cut" "$W/c.mp4" >"$W/c-part.mp4"
+to 60 "$LIVEMP4" export "$W/c-part.mp4" "$W/c-part.virt" || bail_out "livemp4 export failed"
 
-plan 32
+# seen_within LIMIT CMD...: see 22-page-cache.t.
+seen_within() {
+  local limit=$1 start=$EPOCHREALTIME now
+  shift
+  while :; do
+    if "$@" >/dev/null 2>&1; then
+      now=$EPOCHREALTIME
+      awk -v a="$start" -v b="$now" -v l="$limit" 'BEGIN { d = b - a; printf "%.2f s\n", d; exit !(d <= l) }'
+      return
+    fi
+    now=$EPOCHREALTIME
+    awk -v a="$start" -v b="$now" 'BEGIN { exit !(b - a < 10) }' || { echo "not within 10 s"; return 1; }
+    sleep 0.02
+  done
+}
+
+plan 36
 
 # expect SRC: "name size" of every file in SRC as the mount should list it (the size of
 # `livemp4 export` for a recording, the source's size otherwise), sorted.
@@ -77,7 +99,7 @@ tree_check() {
 }
 
 tree_test() {
-  local label=$1 limit=$2 src=$T/src-$1 mnt=$T/mnt-$1 fd_tmp fd_old n
+  local label=$1 limit=$2 src=$T/src-$1 mnt=$T/mnt-$1 fd_tmp fd_old n t
   shift 2
   mkdir -p "$src"
   cp "$W/a.mp4" "$src/old.mp4"
@@ -128,6 +150,29 @@ tree_test() {
   mv -f "$src/keep.mp4.part" "$src/keep.mp4"
   tree_check "$label: keep.mp4 replaced by a plain file" "$limit" "$mnt" "$src" keep.mp4.part
   check "$label: keep.mp4 reads as the plain file" to 30 cmp "$src/keep.mp4" "$mnt/keep.mp4"
+
+  # 5. A settled recording with hard links (one beside it, one in a subdirectory), all three
+  # names looked up and cached, then appended to through one of them: every name follows.
+  mkdir -p "$src/sub"
+  cp "$W/c-part.mp4" "$src/linked.mp4"
+  ln "$src/linked.mp4" "$src/alias.mp4"
+  ln "$src/linked.mp4" "$src/sub/linked.mp4"
+  touch -d '-1 min' "$src/linked.mp4"
+  local l sizes_ok=0
+  for l in linked.mp4 alias.mp4 sub/linked.mp4; do
+    to 30 cmp -s "$W/c-part.virt" "$mnt/$l" || { diag "$l does not read as the first part"; sizes_ok=1; }
+  done
+  tail -c +$(($(stat -c %s "$W/c-part.mp4") + 1)) "$W/c.mp4" >>"$src/alias.mp4"
+  all_linked() {
+    local l
+    for l in linked.mp4 alias.mp4 sub/linked.mp4; do
+      [[ $(file_size "$mnt/$l") == "$(stat -c %s "$W/c.virt")" ]] || return 1
+    done
+  }
+  t=$(seen_within "$LINK_LIMIT" all_linked)
+  ok $((sizes_ok || $?)) "$label: a hard-linked recording appended through one name: all three names show the new size within $LINK_LIMIT s ($t)"
+  check "$label: and read as livemp4 export makes it" \
+    bash -c "for l in linked.mp4 alias.mp4 sub/linked.mp4; do cmp '$W/c.virt' '$mnt/'\$l || exit 1; done"
   check "$label: daemon exits cleanly after unmount" unmount_fs "$mnt"
 }
 
