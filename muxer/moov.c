@@ -62,7 +62,7 @@ plan_track (TrackPlan *p, guint32 movie_timescale)
    * presentation time, as FFmpeg's faststart remux does, so a B-frame
    * delay neither shortens the track nor moves it (8.6.6). */
   gint64 start = t->edit_base + (gint64) MIN (t->first_decode_time, (guint64) G_MAXINT64 / 2);
-  gint64 first_offset = t->table.offsets->len ? g_array_index (t->table.offsets, OffsetRun, 0).offset : 0;
+  gint64 first_offset = p->n && t->table.offsets->len ? g_array_index (t->table.offsets, OffsetRun, 0).offset : 0;
   gint64 empty = MAX (0, start + first_offset);
   gint64 media_start = MAX (0, empty - start);
   empty = start + media_start;
@@ -389,10 +389,14 @@ moov_build (Recording *rec, const Snapshot *snap, gboolean co64, Moov *out)
 
   g_autofree TrackPlan *plans = g_new0 (TrackPlan, MAX (snap->n_tracks, 1));
   guint32 next_id = 1;
+  /* Once any track has samples every track is declared, so a growing file
+   * keeps its streams and their numbers; before that there is nothing a
+   * player could open, and no track is written. */
+  gboolean any = snapshot_samples (snap) > 0;
   for (guint i = 0; i < snap->n_tracks; i++) {
     TrackPlan *p = &plans[out->n_tracks];
-    if (!snap->counts[i])
-      continue;   /* a track with no sample yet is not shown */
+    if (!any)
+      break;
     p->track = g_ptr_array_index (rec->tracks, i);
     p->n = snap->counts[i];
     plan_track (p, out->movie_timescale);
