@@ -30,6 +30,10 @@ if command -v gst-launch-1.0 >/dev/null; then
   to 120 gst-launch-1.0 -q -e videotestsrc num-buffers=150 ! vp8enc deadline=1 ! queue ! webmmux name=m ! \
     filesink location="$W/gst-vp8-opus.webm" audiotestsrc num-buffers=200 ! audioconvert ! opusenc ! queue ! m. \
     >/dev/null 2>&1 && KIND[gst-vp8-opus.webm]=same
+  # Kurento's MKV profile: x264enc + opusenc into matroskamux.
+  to 120 gst-launch-1.0 -q -e videotestsrc num-buffers=150 ! x264enc ! queue ! matroskamux name=m ! \
+    filesink location="$W/gst-x264-opus.mkv" audiotestsrc num-buffers=200 ! audioconvert ! opusenc ! queue ! m. \
+    >/dev/null 2>&1 && KIND[gst-x264-opus.mkv]=same
   to 120 gst-launch-1.0 -q -e videotestsrc num-buffers=150 ! x264enc ! queue ! matroskamux streamable=true name=m ! \
     filesink location="$W/gst-x264-stream.mkv" audiotestsrc num-buffers=200 ! audioconvert ! avenc_aac ! queue ! m. \
     >/dev/null 2>&1 && KIND[gst-x264-stream.mkv]=live
