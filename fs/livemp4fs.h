@@ -86,6 +86,7 @@ typedef struct {
   GHashTable *entries;      /* "dev:ino" of the source -> Entry */
   GHashTable *dir_inos;     /* source dir path -> inode of its node */
   int inotify_fd;
+  gboolean watch_incomplete;  /* some directory could not be watched */
   GHashTable *watches;      /* inotify wd -> dir path */
   GHashTable *probes;       /* path -> ProbeMemo */
   GHashTable *dirs;         /* path -> DirMap */

@@ -16,7 +16,7 @@
 #define SNAPSHOT_ATTR_TIMEOUT 3600.0
 /* A settled recording's name may be cached while inotify would tell us of a
  * change (watch.c invalidates it); without inotify, only as long as a mirror. */
-#define SETTLED_TIMEOUT (fs.inotify_fd >= 0 ? 30.0 : MIRROR_TIMEOUT)
+#define SETTLED_TIMEOUT (fs.inotify_fd >= 0 && !fs.watch_incomplete ? 30.0 : MIRROR_TIMEOUT)
 
 static void
 mirror_attr (struct stat *st)

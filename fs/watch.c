@@ -55,7 +55,12 @@ watch_dir (const char *path, fuse_ino_t ino)
   g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d/%s", fs.root_fd, path);
   int wd = inotify_add_watch (fs.inotify_fd, proc, WATCH_MASK);
   if (wd < 0) {
-    g_debug ("cannot watch %s: %s", path, g_strerror (errno));
+    /* Without a watch nothing would invalidate this directory's settled
+     * names: from now on they are cached only briefly (ops_tree.c). */
+    if (!fs.watch_incomplete)
+      g_warning ("cannot watch %s (%s): settled recordings are looked at again every second",
+                 path, g_strerror (errno));
+    fs.watch_incomplete = TRUE;
     return;
   }
   g_hash_table_replace (fs.watches, GINT_TO_POINTER (wd), g_strdup (path));

@@ -38,22 +38,6 @@ plan 36
 reads() { daemon_log "$1" | grep -c 'opcode: READ (15)'; }
 state() { to 10 getfattr --only-values -n user.livemp4.state "$1" 2>/dev/null; }
 
-# seen_within LIMIT CMD...: polls CMD every 0.02 s for up to 10 s; prints the seconds it took;
-# fails if CMD never succeeded or took longer than LIMIT.
-seen_within() {
-  local limit=$1 start=$EPOCHREALTIME now
-  shift
-  while :; do
-    if "$@" >/dev/null 2>&1; then
-      now=$EPOCHREALTIME
-      awk -v a="$start" -v b="$now" -v l="$limit" 'BEGIN { d = b - a; printf "%.2f s\n", d; exit !(d <= l) }'
-      return
-    fi
-    now=$EPOCHREALTIME
-    awk -v a="$start" -v b="$now" 'BEGIN { exit !(b - a < 10) }' || { echo "not within 10 s"; return 1; }
-    sleep 0.02
-  done
-}
 
 # cached_twice LABEL MNT FILE WANT: FILE read twice gives WANT's sha256 both times; after
 # the first read all its pages are resident; the second read sends no READ to the daemon.

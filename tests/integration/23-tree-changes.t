@@ -27,21 +27,6 @@ cut=$(python3 "$MP4UTIL" boxes "$W/c.mp4" | awk '$3 == "moof" && i++ == 3 { prin
 head -c "$cut" "$W/c.mp4" >"$W/c-part.mp4"
 to 60 "$LIVEMP4" export "$W/c-part.mp4" "$W/c-part.virt" || bail_out "livemp4 export failed"
 
-# seen_within LIMIT CMD...: see 22-page-cache.t.
-seen_within() {
-  local limit=$1 start=$EPOCHREALTIME now
-  shift
-  while :; do
-    if "$@" >/dev/null 2>&1; then
-      now=$EPOCHREALTIME
-      awk -v a="$start" -v b="$now" -v l="$limit" 'BEGIN { d = b - a; printf "%.2f s\n", d; exit !(d <= l) }'
-      return
-    fi
-    now=$EPOCHREALTIME
-    awk -v a="$start" -v b="$now" 'BEGIN { exit !(b - a < 10) }' || { echo "not within 10 s"; return 1; }
-    sleep 0.02
-  done
-}
 
 plan 36
 

@@ -70,21 +70,6 @@ check "the settled file equals livemp4 export" to 30 cmp "$W/live.virt" "$MNT/li
 # ---- a settled recording that changes again ---------------------------------------------
 is "$(state "$MNT/old.mp4")" settled "old.mp4 (written a minute ago) is settled"
 check "it reads as livemp4 export makes it" to 30 cmp "$W/step0.virt" "$MNT/old.mp4"
-# seen_within LIMIT CMD...: see 22-page-cache.t.
-seen_within() {
-  local limit=$1 start=$EPOCHREALTIME now
-  shift
-  while :; do
-    if "$@" >/dev/null 2>&1; then
-      now=$EPOCHREALTIME
-      awk -v a="$start" -v b="$now" -v l="$limit" 'BEGIN { d = b - a; printf "%.2f s\n", d; exit !(d <= l) }'
-      return
-    fi
-    now=$EPOCHREALTIME
-    awk -v a="$start" -v b="$now" 'BEGIN { exit !(b - a < 10) }' || { echo "not within 10 s"; return 1; }
-    sleep 0.02
-  done
-}
 size_is() { [[ $(file_size "$MNT/old.mp4") == "$(stat -c %s "$1")" ]]; }
 for i in 1 2; do
   prev=$((i - 1))

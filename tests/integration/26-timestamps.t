@@ -93,21 +93,6 @@ check "the copy equals the mount" same_tree
 check "mtime and ctime still equal the sources'" diff <(times "$SRC") <(times "$MNT")
 
 # ---- a change, and a chmod --------------------------------------------------------------
-# seen_within LIMIT CMD...: see 22-page-cache.t.
-seen_within() {
-  local limit=$1 start=$EPOCHREALTIME now
-  shift
-  while :; do
-    if "$@" >/dev/null 2>&1; then
-      now=$EPOCHREALTIME
-      awk -v a="$start" -v b="$now" -v l="$limit" 'BEGIN { d = b - a; printf "%.2f s\n", d; exit !(d <= l) }'
-      return
-    fi
-    now=$EPOCHREALTIME
-    awk -v a="$start" -v b="$now" 'BEGIN { exit !(b - a < 10) }' || { echo "not within 10 s"; return 1; }
-    sleep 0.02
-  done
-}
 times_of() { stat -c '%.9Y %.9Z %a' "$1"; }
 tail -c +$((cut + 1)) "$W/full.mp4" >>"$SRC/grows.mp4"
 follows() { [[ $(times_of "$MNT/grows.mp4") == "$(stat -c '%.9Y %.9Z' "$SRC/grows.mp4") $(printf '%o' $((0$(stat -c %a "$SRC/grows.mp4") & 0444)))" ]]; }

@@ -12,7 +12,7 @@
 # Media:      record_ffmpeg OUT [OPTIONS] [-- FFMPEG OUTPUT OPTIONS]  (see below)
 #             record_ffmpeg_bg OUT ...   (same, in the background; sets REC_PID)
 #             check_mp4 FILE | same_frames SRC VIRT | frames_prefix A B
-#             packets_prefix A B | same_timing SRC VIRT
+#             packets_prefix A B | same_timing SRC VIRT | seen_within LIMIT CMD...
 #             wait_until SECONDS CMD...  (polls CMD every 0.05 s)
 # Every external command runs under `timeout` (to SECONDS CMD...).
 # Never call a bare `wait` in a test: the daemons are background jobs of the test's shell, so
@@ -610,6 +610,23 @@ if bad:
     print('timing differs:\n' + a + '\n---\n' + b + '\n' + '\n'.join(bad))
     sys.exit(1)
 EOF
+}
+
+# seen_within LIMIT CMD...: polls CMD every 0.02 s for up to 10 s; prints the seconds it took;
+# fails if CMD never succeeded or took longer than LIMIT.
+seen_within() {
+  local limit=$1 start=$EPOCHREALTIME now
+  shift
+  while :; do
+    if "$@" >/dev/null 2>&1; then
+      now=$EPOCHREALTIME
+      awk -v a="$start" -v b="$now" -v l="$limit" 'BEGIN { d = b - a; printf "%.2f s\n", d; exit !(d <= l) }'
+      return
+    fi
+    now=$EPOCHREALTIME
+    awk -v a="$start" -v b="$now" 'BEGIN { exit !(b - a < 10) }' || { echo "not within 10 s"; return 1; }
+    sleep 0.02
+  done
 }
 
 # wait_until SECONDS CMD...: polls CMD (every 0.05 s) until it succeeds; fails on timeout.
