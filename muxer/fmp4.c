@@ -39,17 +39,68 @@ fourcc_is_printable (guint32 type)
   return TRUE;
 }
 
+/* The top-level walk reads a box header, a moof, the next mdat header, and
+ * then jumps over the payload.  A moof is read together with the header
+ * after it, so a fragment costs two reads, and no payload byte is read. */
+#define NEXT_HEADER 16
+
+typedef struct {
+  const Source *src;
+  guint8 *buf;
+  gsize cap;
+  guint64 start;
+  gsize len;
+} ReadAhead;
+
+static void
+read_ahead_init (ReadAhead *ra, const Source *src)
+{
+  *ra = (ReadAhead) { .src = src };
+}
+
+static void
+read_ahead_clear (ReadAhead *ra)
+{
+  g_clear_pointer (&ra->buf, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ReadAhead, read_ahead_clear)
+
+/* Points at the n bytes at off (reading up to extra bytes more with them
+ * when it must read), or NULL if they are not all on disk.  n is bounded by
+ * the callers (a box header, or a header box below RECORDING_MAX_HEADER_BOX). */
+static const guint8 *
+read_ahead_peek (ReadAhead *ra, guint64 off, gsize n, gsize extra)
+{
+  if (ra->buf && off >= ra->start && off - ra->start <= ra->len && n <= ra->len - (off - ra->start))
+    return ra->buf + (off - ra->start);
+  if (off > ra->src->size || n > ra->src->size - off)
+    return NULL;
+  gsize want = n + (gsize) MIN ((guint64) extra, ra->src->size - off - n);
+  if (want > ra->cap) {
+    ra->buf = g_realloc (ra->buf, want);
+    ra->cap = want;
+  }
+  if (!source_read (ra->src, off, ra->buf, want)) {
+    ra->len = 0;
+    return NULL;
+  }
+  ra->start = off;
+  ra->len = want;
+  return ra->buf;
+}
+
 /* Reads the top-level box header at pos.  Returns FALSE if the header is not
  * all on disk yet; *damaged is set if it can never be valid. */
 static gboolean
-read_top_header (const Source *src, guint64 pos, BoxHeader *hdr, gboolean *damaged)
+read_top_header (ReadAhead *ra, guint64 pos, BoxHeader *hdr, gboolean *damaged)
 {
-  guint8 buf[16];
+  const Source *src = ra->src;
   *damaged = FALSE;
   if (pos >= src->size || src->size - pos < 8)
     return FALSE;
-  gsize avail = MIN (src->size - pos, sizeof buf);
-  if (!source_read (src, pos, buf, avail))
+  gsize avail = MIN (src->size - pos, 16);
+  const guint8 *buf = read_ahead_peek (ra, pos, avail, 0);
+  if (!buf)
     return FALSE;
   ByteReader r;
   byte_reader_init (&r, buf, avail);
@@ -97,6 +148,8 @@ static gboolean
 fmp4_feed (gpointer data, Recording *rec, const Source *src)
 {
   Fmp4State *st = data;
+  ReadAhead ra;
+  read_ahead_init (&ra, src);
 
   while (!rec->failed) {
     flush_pending (st, rec, src);
@@ -109,7 +162,7 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
 
     BoxHeader h;
     gboolean damaged;
-    if (!read_top_header (src, st->pos, &h, &damaged)) {
+    if (!read_top_header (&ra, st->pos, &h, &damaged)) {
       if (damaged)
         recording_fail (rec, "damaged box header at %" G_GUINT64_FORMAT, st->pos);
       break;
@@ -132,14 +185,14 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
                         h.size, st->pos);
         break;
       }
-      g_autofree guint8 *body = source_read_alloc (src, st->pos + h.header_size, h.size - h.header_size,
-                                                   RECORDING_MAX_HEADER_BOX);
+      guint64 body_len = h.size - h.header_size;
+      const guint8 *body = read_ahead_peek (&ra, st->pos + h.header_size, body_len, NEXT_HEADER);
       if (!body) {
         recording_fail (rec, "cannot read box at %" G_GUINT64_FORMAT ": %s", st->pos, g_strerror (errno));
         break;
       }
       ByteReader r;
-      byte_reader_init (&r, body, h.size - h.header_size);
+      byte_reader_init (&r, body, body_len);
       if (h.type == FOURCC ('m', 'o', 'o', 'v')) {
         if (st->phase != PHASE_HEAD) {
           recording_fail (rec, "second moov at %" G_GUINT64_FORMAT, st->pos);
@@ -162,17 +215,20 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
     }
     st->pos = end;
   }
+  read_ahead_clear (&ra);
   return !rec->failed;
 }
 
 static ProbeResult
 fmp4_probe (const Source *src)
 {
+  g_auto (ReadAhead) ra;
+  read_ahead_init (&ra, src);
   guint64 pos = 0;
   for (int boxes = 0; boxes < 16; boxes++) {
     BoxHeader h;
     gboolean damaged;
-    if (!read_top_header (src, pos, &h, &damaged))
+    if (!read_top_header (&ra, pos, &h, &damaged))
       return damaged || src->size - pos >= 16 ? PROBE_NO : PROBE_NEED_MORE;
     if (pos == 0 && h.type != FOURCC ('f', 't', 'y', 'p') && h.type != FOURCC ('s', 't', 'y', 'p'))
       return PROBE_NO;
