@@ -33,6 +33,11 @@ all: $(DAEMON) $(TOOL) $(UNIT_BIN)
 	@ln -sf ../$(DAEMON) fs/livemp4fs
 	@ln -sf ../$(TOOL) tools/livemp4
 
+# GLib log domains: the daemon's own messages and the media library's.
+$(BUILD)/fs/%.o: CFLAGS += -DG_LOG_DOMAIN=\"livemp4fs\"
+$(BUILD)/muxer/%.o: CFLAGS += -DG_LOG_DOMAIN=\"livemp4\"
+$(BUILD)/tools/%.o: CFLAGS += -DG_LOG_DOMAIN=\"livemp4\"
+
 $(BUILD)/%.o: %.c $(wildcard muxer/*.h fs/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<

@@ -17,8 +17,6 @@
 
 G_BEGIN_DECLS
 
-#define G_LOG_DOMAIN_FS "livemp4fs"
-
 typedef struct {
   char *source;
   unsigned settle;          /* seconds without change before a recording is settled */
