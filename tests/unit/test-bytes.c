@@ -326,10 +326,10 @@ test_writer_put_at_past_end_is_refused (void)
   ByteWriter w;
   byte_writer_init (&w);
   byte_writer_zeros (&w, 6);
-  g_test_expect_message (NULL, G_LOG_LEVEL_CRITICAL, "*assertion*");
+  g_test_expect_message ("livemp4", G_LOG_LEVEL_CRITICAL, "*assertion*");
   byte_writer_put_u32_at (&w, 3, 0xffffffff);
   g_test_assert_expected_messages ();
-  g_test_expect_message (NULL, G_LOG_LEVEL_CRITICAL, "*assertion*");
+  g_test_expect_message ("livemp4", G_LOG_LEVEL_CRITICAL, "*assertion*");
   byte_writer_put_u64_at (&w, 0, G_MAXUINT64);
   g_test_assert_expected_messages ();
   const guint8 zeros[6] = { 0 };
