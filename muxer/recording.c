@@ -130,6 +130,10 @@ recording_add_track (Recording *rec)
   return t;
 }
 
+/* The largest run of source bytes between two samples that is carried in
+ * the payload rather than starting a new extent. */
+#define EXTENT_MAX_GAP 4096
+
 gboolean
 recording_append_sample (Recording *rec, Track *track, guint64 source_offset, const SampleInfo *info)
 {
@@ -155,15 +159,23 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
     recording_fail (rec, "sample data at %" G_GUINT64_FORMAT " is out of source order", source_offset);
     return FALSE;
   }
+  /* A small gap between samples (a moof, a Matroska block header) is kept
+   * in the payload as bytes no sample refers to: one extent then spans many
+   * fragments or frames, and a read of the virtual file is one read of the
+   * source.  The payload never holds more than the source does. */
   SampleInfo s = *info;
-  s.payload_offset = rec->payload_len;
-  if (last && source_offset == last_end)
-    last->length += info->size;
-  else if (info->size > 0)
-    g_array_append_val (rec->extents, ((Extent) { source_offset, rec->payload_len, info->size }));
+  guint64 gap = last ? source_offset - last_end : 0;
+  if (last && gap <= EXTENT_MAX_GAP) {
+    last->length += gap + info->size;
+  } else {
+    gap = 0;
+    if (info->size > 0)
+      g_array_append_val (rec->extents, ((Extent) { source_offset, rec->payload_len, info->size }));
+  }
+  s.payload_offset = rec->payload_len + gap;
 
   sample_table_append (&track->table, &s);
-  rec->payload_len += info->size;
+  rec->payload_len += gap + info->size;
   rec->total_samples++;
   rec->generation++;
   return TRUE;

@@ -449,8 +449,9 @@ test_several_trafs_per_moof (void)
   g_assert_false (rec->failed);
   g_assert_cmpuint (rec->total_samples, ==, 10);
   fb_assert_all_visible (rec, &b);
-  /* Payload follows the source: v v v a a v v v a a, in four extents' worth of runs. */
-  g_assert_cmpuint (rec->extents->len, ==, 2);
+  /* Payload follows the source: v v v a a v v v a a; the second moof lies in
+   * a gap small enough to be carried, so one extent spans both fragments. */
+  g_assert_cmpuint (rec->extents->len, ==, 1);
   g_assert_cmpuint (fb_rec_track (rec, 1)->table.chunks->len, ==, 2);
   g_assert_cmpuint (fb_rec_track (rec, 2)->table.chunks->len, ==, 2);
   fb_clear (&b);
