@@ -108,7 +108,7 @@ run_case (gconstpointer data)
     double before = peak_rss_mib ();
     Recording *rec = index_and_layout (c->indexer, w.buf->data, w.buf->len);
     double growth = peak_rss_mib () - before;
-    g_printerr ("%s: %u bytes in, %u tracks, %" G_GUINT64_FORMAT " samples, failed %d (%s); "
+    g_printerr ("# %s: %u bytes in, %u tracks, %" G_GUINT64_FORMAT " samples, failed %d (%s); "
                 "index memory %zu bytes; peak RSS grew %.1f MiB\n",
                 c->path, w.buf->len, rec->tracks->len, rec->total_samples, rec->failed,
                 rec->error ? rec->error : "-", recording_memory (rec), growth);

@@ -718,7 +718,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL);
   /* Damage tests log a warning each; the assertions say what matters. */
-  g_log_set_handler (NULL, G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, quiet, NULL);
+  g_log_set_handler ("livemp4", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, quiet, NULL);
   g_test_add_func ("/mkv/probe", test_probe_by_content);
   g_test_add_func ("/mkv/whole-file", test_whole_file_samples_and_timing);
   g_test_add_func ("/mkv/incremental/known-size", test_incremental_equals_whole);
