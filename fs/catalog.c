@@ -318,8 +318,6 @@ entry_new (const char *path, const struct stat *st, int *err)
   entry->ref = 1;
   g_mutex_init (&entry->lock);
   entry->path = g_strdup (path);
-  entry->dev = fst.st_dev;
-  entry->ino = fst.st_ino;
   entry->fd = source_fd_new (fd);
   entry->rec = recording_new (indexer, path);
   g_info ("%s: %s recording", path, indexer->name);

@@ -64,8 +64,6 @@ struct Entry {
   gint ref;
   GMutex lock;
   char *path;
-  dev_t dev;
-  ino_t ino;
   SourceFd *fd;
   Recording *rec;
   struct stat seen;          /* the source as last indexed */

@@ -90,26 +90,30 @@ mkv_read_header_at (const Source *src, guint64 pos, guint64 limit, EbmlHeader *h
   return s;
 }
 
+/* A reader over the size (at most 8) bytes of an element's value at pos. */
+static gboolean
+read_value_at (const Source *src, guint64 pos, guint64 size, guint8 buf[8], ByteReader *r)
+{
+  if (size > 8 || !source_read (src, pos, buf, (gsize) size))
+    return FALSE;
+  byte_reader_init (r, buf, (gsize) size);
+  return TRUE;
+}
+
 gboolean
 mkv_read_uint_at (const Source *src, guint64 pos, guint64 size, guint64 *out)
 {
   guint8 buf[8];
-  if (size > 8 || !source_read (src, pos, buf, (gsize) size))
-    return FALSE;
   ByteReader r;
-  byte_reader_init (&r, buf, (gsize) size);
-  return ebml_uint (r, out);
+  return read_value_at (src, pos, size, buf, &r) && ebml_uint (r, out);
 }
 
 gboolean
 mkv_read_sint_at (const Source *src, guint64 pos, guint64 size, gint64 *out)
 {
   guint8 buf[8];
-  if (size > 8 || !source_read (src, pos, buf, (gsize) size))
-    return FALSE;
   ByteReader r;
-  byte_reader_init (&r, buf, (gsize) size);
-  return ebml_sint (r, out);
+  return read_value_at (src, pos, size, buf, &r) && ebml_sint (r, out);
 }
 
 /* ---- the element walk -------------------------------------------------------- */

@@ -316,7 +316,6 @@ write_stsc (ByteWriter *w, const SampleTable *t, guint32 n, guint32 n_chunks)
 static void
 write_chunk_offsets (ByteWriter *w, const SampleTable *t, guint32 n_chunks, Moov *out)
 {
-  guint width = out->co64 ? 8 : 4;
   gsize box = box_begin_full (w, out->co64 ? FOURCC ('c', 'o', '6', '4') : FOURCC ('s', 't', 'c', 'o'), 0, 0);
   byte_writer_u32 (w, n_chunks);
   for (guint32 i = 0; i < n_chunks; i++) {
@@ -327,7 +326,6 @@ write_chunk_offsets (ByteWriter *w, const SampleTable *t, guint32 n_chunks, Moov
      * no longer fits stco instead of relocating a wrapped value. */
     out->co64 ? byte_writer_u64 (w, off) : byte_writer_u32 (w, (guint32) MIN (off, G_MAXUINT32));
   }
-  (void) width;
   box_end (w, box);
 }
 

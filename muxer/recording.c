@@ -249,7 +249,6 @@ recording_snapshot (Recording *rec)
     snap->counts[i] = ((Track *) g_ptr_array_index (rec->tracks, i))->table.count;
   snap->payload_len = rec->payload_len;
   snap->source_size = rec->source_size;
-  snap->generation = rec->generation;
   g_rw_lock_reader_unlock (&rec->lock);
   return snap;
 }

@@ -89,7 +89,6 @@ typedef struct {
   guint32 *counts;                /* samples per track */
   guint64 payload_len;
   guint64 source_size;
-  guint64 generation;
 } Snapshot;
 
 /* Finds the indexer for src, or NULL.  *need_more is set when a short

@@ -1,16 +1,21 @@
 /* stbl.c — samples listed by a moov's sample table. */
 #include "stbl.h"
 
-/* Opens a full box's body and reads its entry count, checking that count
- * entries of entry_size bytes fit in what remains. */
+/* Reads a table box's version and entry count from its body, checking that
+ * count entries of entry_size bytes fit in what remains. */
+static gboolean
+table_header (ByteReader *r, guint entry_size, guint32 *count, guint8 *version)
+{
+  guint32 flags;
+  return full_box_header_read (r, version, &flags) && byte_reader_u32 (r, count) &&
+         *count <= byte_reader_remaining (r) / entry_size;
+}
+
+/* Finds a table box that must be there and reads its header. */
 static gboolean
 open_table (ByteReader stbl, guint32 type, guint entry_size, ByteReader *r, guint32 *count, guint8 *version)
 {
-  guint32 flags;
-  if (!box_find_child (stbl, type, r))
-    return FALSE;
-  return byte_reader_u8 (r, version) && byte_reader_u24 (r, &flags) && byte_reader_u32 (r, count) &&
-         *count <= byte_reader_remaining (r) / entry_size;
+  return box_find_child (stbl, type, r) && table_header (r, entry_size, count, version);
 }
 
 static gboolean
@@ -93,9 +98,8 @@ stbl_read_samples (ByteReader stbl, guint32 max, GArray *out, const char **error
   }
 
   /* ctts: composition offsets, signed in version 1 and read so in 0 too. */
-  ByteReader ctts;
-  if (box_find_child (stbl, FOURCC ('c', 't', 't', 's'), &ctts)) {
-    if (!open_table (stbl, FOURCC ('c', 't', 't', 's'), 8, &r, &count, &version)) {
+  if (box_find_child (stbl, FOURCC ('c', 't', 't', 's'), &r)) {
+    if (!table_header (&r, 8, &count, &version)) {
       *error = "malformed ctts";
       return FALSE;
     }
@@ -109,9 +113,8 @@ stbl_read_samples (ByteReader stbl, guint32 max, GArray *out, const char **error
   }
 
   /* stss: when present, only the samples it lists are sync samples. */
-  ByteReader stss;
-  if (box_find_child (stbl, FOURCC ('s', 't', 's', 's'), &stss)) {
-    if (!open_table (stbl, FOURCC ('s', 't', 's', 's'), 4, &r, &count, &version)) {
+  if (box_find_child (stbl, FOURCC ('s', 't', 's', 's'), &r)) {
+    if (!table_header (&r, 4, &count, &version)) {
       *error = "malformed stss";
       return FALSE;
     }
@@ -131,8 +134,8 @@ stbl_read_samples (ByteReader stbl, guint32 max, GArray *out, const char **error
   guint8 co_version;
   gboolean co64 = box_find_child (stbl, FOURCC ('c', 'o', '6', '4'), &offsets);
   if (!open_table (stbl, FOURCC ('s', 't', 's', 'c'), 12, &stsc, &n_runs, &version) ||
-      !open_table (stbl, co64 ? FOURCC ('c', 'o', '6', '4') : FOURCC ('s', 't', 'c', 'o'), co64 ? 8 : 4,
-                   &offsets, &n_chunks, &co_version)) {
+      (!co64 && !box_find_child (stbl, FOURCC ('s', 't', 'c', 'o'), &offsets)) ||
+      !table_header (&offsets, co64 ? 8 : 4, &n_chunks, &co_version)) {
     *error = "malformed stsc, stco or co64";
     return FALSE;
   }
