@@ -85,7 +85,8 @@ ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fi
     return;
   }
   g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
-  gsize total = layout_read (h->layout, (guint64) off, size, pieces);
+  g_autoptr (GByteArray) header = g_byte_array_new ();
+  gsize total = layout_read (h->layout, (guint64) off, size, pieces, header);
   if (total == 0) {
     fuse_reply_buf (req, NULL, 0);
     return;

@@ -178,7 +178,7 @@ fourcc_str (guint32 fourcc, char buf[8])
 void
 byte_writer_init (ByteWriter *w)
 {
-  w->buf = g_byte_array_new ();
+  *w = (ByteWriter) { .buf = g_byte_array_new () };
 }
 
 GBytes *
@@ -186,6 +186,7 @@ byte_writer_free_to_bytes (ByteWriter *w)
 {
   GBytes *b = g_byte_array_free_to_bytes (w->buf);
   w->buf = NULL;
+  byte_writer_clear (w);
   return b;
 }
 
@@ -195,6 +196,20 @@ byte_writer_clear (ByteWriter *w)
   if (w->buf)
     g_byte_array_unref (w->buf);
   w->buf = NULL;
+  g_clear_pointer (&w->holes, g_array_unref);
+  w->hole_len = 0;
+}
+
+void
+byte_writer_hole (ByteWriter *w, guint64 len)
+{
+  if (len == 0)
+    return;
+  if (!w->holes)
+    w->holes = g_array_new (FALSE, FALSE, sizeof (ByteHole));
+  ByteHole h = { w->buf->len, byte_writer_total_len (w), len };
+  g_array_append_val (w->holes, h);
+  w->hole_len += len;
 }
 
 static void
@@ -265,11 +280,19 @@ box_begin_full (ByteWriter *w, guint32 type, guint8 version, guint32 flags)
   return start;
 }
 
-void
+gboolean
 box_end (ByteWriter *w, gsize start)
 {
-  gsize size = w->buf->len - start;
-  /* A moov never approaches 4 GiB: tables are capped per recording. */
-  g_return_if_fail (size <= G_MAXUINT32);
+  guint64 size = w->buf->len - start;
+  /* Holes opened after the header belong to the box. */
+  for (guint i = w->holes ? w->holes->len : 0; i > 0; i--) {
+    const ByteHole *h = &g_array_index (w->holes, ByteHole, i - 1);
+    if (h->at <= start)
+      break;
+    size += h->len;
+  }
+  if (size > G_MAXUINT32)
+    return FALSE;
   byte_writer_put_u32_at (w, start, (guint32) size);
+  return TRUE;
 }

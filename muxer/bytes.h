@@ -4,7 +4,9 @@
  * against what remains and fails (returns FALSE, cursor unchanged) instead of
  * reading past the end, so parsers can chain reads and test once.
  * ByteWriter appends big-endian fields to a GByteArray; box_begin/box_end
- * write a box header and back-patch its size when the box is closed.
+ * write a box header and back-patch its size when the box is closed.  A hole
+ * is a run of bytes the writer counts but does not store (the moov's sample
+ * tables, produced when they are read): boxes around it count its length.
  */
 #pragma once
 
@@ -59,7 +61,15 @@ gboolean full_box_header_read (ByteReader *r, guint8 *version, guint32 *flags);
 const char *fourcc_str (guint32 fourcc, char buf[8]);
 
 typedef struct {
+  gsize at;            /* the hole comes before buf[at] */
+  guint64 offset;      /* where it starts in the whole output, holes counted */
+  guint64 len;
+} ByteHole;
+
+typedef struct {
   GByteArray *buf;
+  GArray *holes;       /* ByteHole, in order; NULL until the first */
+  guint64 hole_len;    /* bytes in all holes */
 } ByteWriter;
 
 void byte_writer_init (ByteWriter *w);
@@ -67,6 +77,10 @@ void byte_writer_init (ByteWriter *w);
 GBytes *byte_writer_free_to_bytes (ByteWriter *w);
 void byte_writer_clear (ByteWriter *w);
 static inline gsize byte_writer_len (const ByteWriter *w) { return w->buf->len; }
+/* The length of the output, holes included. */
+static inline guint64 byte_writer_total_len (const ByteWriter *w) { return w->buf->len + w->hole_len; }
+/* Counts len bytes at the current position that the caller produces later. */
+void byte_writer_hole (ByteWriter *w, guint64 len);
 
 void byte_writer_u8 (ByteWriter *w, guint8 v);
 void byte_writer_u16 (ByteWriter *w, guint16 v);
@@ -82,7 +96,8 @@ void byte_writer_put_u64_at (ByteWriter *w, gsize pos, guint64 v);
 gsize box_begin (ByteWriter *w, guint32 type);
 /* Opens a full box (version and 24-bit flags). */
 gsize box_begin_full (ByteWriter *w, guint32 type, guint8 version, guint32 flags);
-/* Closes the box opened at start by patching its 32-bit size. */
-void box_end (ByteWriter *w, gsize start);
+/* Closes the box opened at start by patching its 32-bit size, holes inside
+ * it included.  FALSE (size left 0) if the box reached 4 GiB. */
+gboolean box_end (ByteWriter *w, gsize start);
 
 G_END_DECLS

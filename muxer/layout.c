@@ -1,6 +1,8 @@
 /* layout.c — the virtual file of a snapshot and its read map. */
 #include "layout.h"
 
+#include <string.h>
+
 #include "bytes.h"
 #include "moov.h"
 
@@ -16,6 +18,26 @@ write_ftyp (ByteWriter *w)
   box_end (w, box);
 }
 
+/* Writes ftyp, moov and the mdat header, and moves the chunk offsets past
+ * them.  FALSE if an offset then no longer fits stco. */
+static gboolean
+write_header (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w, Moov *moov)
+{
+  byte_writer_init (w);
+  write_ftyp (w);
+  if (!moov_build (rec, snap, co64, w, moov))
+    g_critical ("%s: the moov of %" G_GUINT64_FORMAT " samples reaches 4 GiB", rec->name, snapshot_samples (snap));
+  if (snap->payload_len > G_MAXUINT32 - 8) {
+    byte_writer_u32 (w, 1);
+    byte_writer_u32 (w, FOURCC ('m', 'd', 'a', 't'));
+    byte_writer_u64 (w, snap->payload_len + 16);
+  } else {
+    byte_writer_u32 (w, (guint32) (snap->payload_len + 8));
+    byte_writer_u32 (w, FOURCC ('m', 'd', 'a', 't'));
+  }
+  return moov_relocate (moov, byte_writer_total_len (w));
+}
+
 Layout *
 layout_new (Recording *rec, Snapshot *snap)
 {
@@ -25,40 +47,24 @@ layout_new (Recording *rec, Snapshot *snap)
   l->snap = snap;
 
   ByteWriter w;
-  byte_writer_init (&w);
-  write_ftyp (&w);
-  gboolean large_mdat = snap->payload_len > G_MAXUINT32 - 8;
-  guint mdat_header = large_mdat ? 16 : 8;
-
   Moov moov;
   g_rw_lock_reader_lock (&rec->lock);
-  moov_build (rec, snap, FALSE, &moov);
-  guint64 base = byte_writer_len (&w) + moov.bytes->len + mdat_header;
-  if (!moov_relocate (&moov, base)) {
+  if (!write_header (rec, snap, FALSE, &w, &moov)) {
     /* An offset reaches 4 GiB: the same tables with co64. */
+    byte_writer_clear (&w);
     moov_clear (&moov);
-    moov_build (rec, snap, TRUE, &moov);
-    base = byte_writer_len (&w) + moov.bytes->len + mdat_header;
-    moov_relocate (&moov, base);
+    write_header (rec, snap, TRUE, &w, &moov);
   }
   g_rw_lock_reader_unlock (&rec->lock);
 
-  byte_writer_bytes (&w, moov.bytes->data, moov.bytes->len);
-  if (large_mdat) {
-    byte_writer_u32 (&w, 1);
-    byte_writer_u32 (&w, FOURCC ('m', 'd', 'a', 't'));
-    byte_writer_u64 (&w, snap->payload_len + 16);
-  } else {
-    byte_writer_u32 (&w, (guint32) (snap->payload_len + 8));
-    byte_writer_u32 (&w, FOURCC ('m', 'd', 'a', 't'));
-  }
   l->n_tracks = moov.n_tracks;
   l->movie_timescale = moov.movie_timescale;
   l->duration = moov.duration;
-  moov_clear (&moov);
-
-  l->header = byte_writer_free_to_bytes (&w);
-  l->header_len = g_bytes_get_size (l->header);
+  l->tables = g_steal_pointer (&moov.tables);
+  l->holes = w.holes ? g_steal_pointer (&w.holes) : g_array_new (FALSE, FALSE, sizeof (ByteHole));
+  g_assert (l->holes->len == l->tables->len);
+  l->header_len = byte_writer_total_len (&w);
+  l->stored = byte_writer_free_to_bytes (&w);
   l->size = l->header_len + snap->payload_len;
   return l;
 }
@@ -75,10 +81,59 @@ layout_unref (Layout *layout)
 {
   if (!layout || !g_atomic_int_dec_and_test (&layout->ref))
     return;
-  g_bytes_unref (layout->header);
+  g_bytes_unref (layout->stored);
+  g_array_unref (layout->holes);
+  g_array_unref (layout->tables);
   snapshot_free (layout->snap);
   recording_unref (layout->rec);
   g_free (layout);
+}
+
+/* Produces header bytes [offset, offset + len): stored bytes, and table
+ * entries where the holes are.  Call with the recording's read lock held. */
+static void
+read_header (Layout *l, guint64 offset, guint8 *dest, gsize len)
+{
+  gsize stored_len;
+  const guint8 *stored = g_bytes_get_data (l->stored, &stored_len);
+  const ByteHole *holes = (const ByteHole *) l->holes->data;
+  /* The first hole that ends past offset. */
+  guint lo = 0, hi = l->holes->len;
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    if (holes[mid].offset + holes[mid].len <= offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for (guint i = lo; len > 0;) {
+    const ByteHole *h = i < l->holes->len ? &holes[i] : NULL;
+    guint64 hole_start = h ? h->offset : l->header_len;
+    gsize n;
+    if (offset < hole_start) {
+      /* Stored bytes: those before hole i, less the holes before it. */
+      guint64 holes_before = h ? h->offset - h->at : l->header_len - stored_len;
+      n = (gsize) MIN (len, hole_start - offset);
+      memcpy (dest, stored + (offset - holes_before), n);
+    } else {
+      n = (gsize) MIN (len, h->offset + h->len - offset);
+      moov_table_read (&g_array_index (l->tables, MoovTable, i), offset - h->offset, dest, n);
+      i++;
+    }
+    offset += n;
+    dest += n;
+    len -= n;
+  }
+}
+
+GBytes *
+layout_header (Layout *layout)
+{
+  guint8 *data = g_malloc (layout->header_len);
+  g_rw_lock_reader_lock (&layout->rec->lock);
+  read_header (layout, 0, data, layout->header_len);
+  g_rw_lock_reader_unlock (&layout->rec->lock);
+  return g_bytes_new_take (data, layout->header_len);
 }
 
 /* Index of the extent holding payload offset pos. */
@@ -97,34 +152,35 @@ find_extent (GArray *extents, guint64 pos)
 }
 
 gsize
-layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces)
+layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces, GByteArray *header)
 {
   if (len == 0 || offset >= layout->size)
     return 0;   /* never an empty piece */
   len = MIN (len, layout->size - offset);
   gsize done = 0;
-
-  if (offset < layout->header_len) {
-    gsize n = MIN (len, layout->header_len - offset);
-    const guint8 *data = g_bytes_get_data (layout->header, NULL);
-    g_array_append_val (pieces, ((LayoutPiece) { data + offset, 0, n }));
-    done = n;
-  }
-  if (done == len)
-    return done;
-
-  guint64 pos = offset + done - layout->header_len;
-  guint64 end = pos + (len - done);
   Recording *rec = layout->rec;
   g_rw_lock_reader_lock (&rec->lock);
-  for (guint i = find_extent (rec->extents, pos); i < rec->extents->len && pos < end; i++) {
-    const Extent *e = &g_array_index (rec->extents, Extent, i);
-    if (pos < e->payload_offset || pos >= e->payload_offset + e->length)
-      continue;
-    guint64 n = MIN (end, e->payload_offset + e->length) - pos;
-    g_array_append_val (pieces, ((LayoutPiece) { NULL, e->source_offset + (pos - e->payload_offset), n }));
-    pos += n;
-    done += n;
+
+  if (offset < layout->header_len) {
+    gsize n = (gsize) MIN (len, layout->header_len - offset);
+    g_byte_array_set_size (header, n);
+    read_header (layout, offset, header->data, n);
+    g_array_append_val (pieces, ((LayoutPiece) { header->data, 0, n }));
+    done = n;
+  }
+
+  if (done < len) {
+    guint64 pos = offset + done - layout->header_len;
+    guint64 end = pos + (len - done);
+    for (guint i = find_extent (rec->extents, pos); i < rec->extents->len && pos < end; i++) {
+      const Extent *e = &g_array_index (rec->extents, Extent, i);
+      if (pos < e->payload_offset || pos >= e->payload_offset + e->length)
+        continue;
+      guint64 n = MIN (end, e->payload_offset + e->length) - pos;
+      g_array_append_val (pieces, ((LayoutPiece) { NULL, e->source_offset + (pos - e->payload_offset), n }));
+      pos += n;
+      done += n;
+    }
   }
   g_rw_lock_reader_unlock (&rec->lock);
   return done;

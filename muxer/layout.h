@@ -1,9 +1,12 @@
 /* layout.h — the virtual file of one snapshot: ftyp | moov | mdat header | payload.
  *
  * The header is built once and shared (refcounted) by every handle on the
- * snapshot.  layout_read() maps a byte range of the virtual file to pieces:
- * header bytes in memory, or extents of the source file to be read (or
- * spliced) from its descriptor.
+ * snapshot.  It is kept as its box structure only: the sample tables inside
+ * it are produced from the recording's tables when read (moov.h), so a
+ * layout costs the same to build and to keep whatever the recording's
+ * length.  layout_read() maps a byte range of the virtual file to pieces:
+ * header bytes, or extents of the source file to be read (or spliced) from
+ * its descriptor.
  */
 #pragma once
 
@@ -15,7 +18,9 @@ typedef struct {
   gint ref;
   Recording *rec;
   Snapshot *snap;
-  GBytes *header;
+  GBytes *stored;             /* the header's bytes outside the tables */
+  GArray *holes;              /* ByteHole: where each table's entries go */
+  GArray *tables;             /* MoovTable, one per hole */
   guint64 header_len;
   guint64 size;
   guint n_tracks;             /* tracks shown */
@@ -36,8 +41,12 @@ void layout_unref (Layout *layout);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Layout, layout_unref)
 
 /* Appends to pieces (LayoutPiece) the parts of [offset, offset + len) that lie
- * inside the file; returns the number of bytes they cover. */
-gsize layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces);
+ * inside the file; returns the number of bytes they cover.  Header bytes are
+ * produced into header (resized to hold them), which the header piece points
+ * into. */
+gsize layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces, GByteArray *header);
+/* The whole header, made at once (tests, small files). */
+GBytes *layout_header (Layout *layout);
 double layout_duration_seconds (const Layout *layout);
 
 G_END_DECLS

@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#include "bytes.h"
-
 static guint64
 gcd64 (guint64 a, guint64 b)
 {
@@ -202,156 +200,16 @@ write_dinf (ByteWriter *w)
   box_end (w, dinf);
 }
 
-/* Reserves count fields of width bytes after an entry count and returns them. */
-static guint8 *
-reserve (ByteWriter *w, guint32 count, guint width)
-{
-  byte_writer_u32 (w, count);
-  gsize at = w->buf->len;
-  g_byte_array_set_size (w->buf, at + (gsize) count * width);
-  return w->buf->data + at;
-}
-
-static inline void
-put32 (guint8 *p, guint32 v)
-{
-  v = GUINT32_TO_BE (v);
-  memcpy (p, &v, 4);
-}
-
-static void
-write_stts (ByteWriter *w, const SampleTable *t, guint32 n)
-{
-  gsize box = box_begin_full (w, FOURCC ('s', 't', 't', 's'), 0, 0);
-  gsize count_at = w->buf->len;
-  guint32 entries = 0;
-  byte_writer_u32 (w, 0);
-  for (guint i = 0; i < t->durations->len && n > 0; i++, entries++) {
-    const DurationRun *d = &g_array_index (t->durations, DurationRun, i);
-    guint32 c = MIN (d->count, n);
-    byte_writer_u32 (w, c);
-    byte_writer_u32 (w, d->delta);
-    n -= c;
-  }
-  byte_writer_put_u32_at (w, count_at, entries);
-  box_end (w, box);
-}
-
-static void
-write_ctts (ByteWriter *w, const SampleTable *t, guint32 n, gboolean negative)
-{
-  guint32 entries = 0, left = n;
-  for (guint i = 0; i < t->offsets->len && left > 0; i++, entries++)
-    left -= MIN (g_array_index (t->offsets, OffsetRun, i).count, left);
-  gsize box = box_begin_full (w, FOURCC ('c', 't', 't', 's'), negative ? 1 : 0, 0);
-  guint8 *p = reserve (w, entries, 8);
-  left = n;
-  for (guint32 i = 0; i < entries; i++, p += 8) {
-    const OffsetRun *o = &g_array_index (t->offsets, OffsetRun, i);
-    guint32 c = MIN (o->count, left);
-    put32 (p, c);
-    put32 (p + 4, (guint32) o->offset);
-    left -= c;
-  }
-  box_end (w, box);
-}
-
-static void
-write_stss (ByteWriter *w, const SampleTable *t, guint32 sync_count)
-{
-  gsize box = box_begin_full (w, FOURCC ('s', 't', 's', 's'), 0, 0);
-  guint8 *p = reserve (w, sync_count, 4);
-  for (guint32 i = 0; i < sync_count; i++)
-    put32 (p + 4 * i, g_array_index (t->syncs, guint32, i) + 1);
-  box_end (w, box);
-}
-
-static void
-write_stsz (ByteWriter *w, const SampleTable *t, guint32 n)
-{
-  guint32 constant = sample_table_constant_size (t, n);
-  gsize box = box_begin_full (w, FOURCC ('s', 't', 's', 'z'), 0, 0);
-  byte_writer_u32 (w, constant);
-  if (constant) {
-    byte_writer_u32 (w, n);
-  } else {
-    guint8 *p = reserve (w, n, 4);
-    const guint32 *sizes = (const guint32 *) t->sizes->data;
-    for (guint32 i = 0; i < n; i++)
-      put32 (p + 4 * i, sizes[i]);
-  }
-  box_end (w, box);
-}
-
-static guint32
-chunk_samples (const SampleTable *t, guint32 i, guint32 n)
-{
-  const Chunk *c = &g_array_index (t->chunks, Chunk, i);
-  return MIN (c->count, n - c->first_sample);
-}
-
-static void
-write_stsc (ByteWriter *w, const SampleTable *t, guint32 n, guint32 n_chunks)
-{
-  gsize box = box_begin_full (w, FOURCC ('s', 't', 's', 'c'), 0, 0);
-  gsize count_at = w->buf->len;
-  guint32 entries = 0, prev_count = 0, prev_sdi = 0;
-  byte_writer_u32 (w, 0);
-  for (guint32 i = 0; i < n_chunks; i++) {
-    guint32 count = chunk_samples (t, i, n);
-    guint32 sdi = g_array_index (t->chunks, Chunk, i).description_index;
-    if (i > 0 && count == prev_count && sdi == prev_sdi)
-      continue;
-    byte_writer_u32 (w, i + 1);
-    byte_writer_u32 (w, count);
-    byte_writer_u32 (w, sdi);
-    prev_count = count;
-    prev_sdi = sdi;
-    entries++;
-  }
-  byte_writer_put_u32_at (w, count_at, entries);
-  box_end (w, box);
-}
-
-static void
-write_chunk_offsets (ByteWriter *w, const SampleTable *t, guint32 n_chunks, Moov *out)
-{
-  gsize box = box_begin_full (w, out->co64 ? FOURCC ('c', 'o', '6', '4') : FOURCC ('s', 't', 'c', 'o'), 0, 0);
-  byte_writer_u32 (w, n_chunks);
-  for (guint32 i = 0; i < n_chunks; i++) {
-    guint64 off = g_array_index (t->chunks, Chunk, i).payload_offset;
-    gsize at = w->buf->len;
-    g_array_append_val (out->offset_fields, at);
-    /* A payload offset past 4 GiB saturates, so moov_relocate() sees that it
-     * no longer fits stco instead of relocating a wrapped value. */
-    out->co64 ? byte_writer_u64 (w, off) : byte_writer_u32 (w, (guint32) MIN (off, G_MAXUINT32));
-  }
-  box_end (w, box);
-}
-
 static void
 write_stbl (ByteWriter *w, const Track *track, guint32 n, Moov *out)
 {
-  const SampleTable *t = &track->table;
   gsize stbl = box_begin (w, FOURCC ('s', 't', 'b', 'l'));
-
   gsize len;
   const guint8 *desc = g_bytes_get_data (track->sample_descriptions, &len);
   gsize stsd = box_begin_full (w, FOURCC ('s', 't', 's', 'd'), 0, 0);
   byte_writer_bytes (w, desc, len);
   box_end (w, stsd);
-
-  write_stts (w, t, n);
-  gboolean negative;
-  if (sample_table_has_offsets (t, n, &negative))
-    write_ctts (w, t, n, negative);
-  guint32 syncs = sample_table_sync_count (t, n);
-  if (syncs < n)
-    write_stss (w, t, syncs);
-  write_stsz (w, t, n);
-  guint32 n_chunks = sample_table_chunk_count (t, n);
-  write_stsc (w, t, n, n_chunks);
-  write_chunk_offsets (w, t, n_chunks, out);
+  moov_write_tables (w, &track->table, n, out);
   box_end (w, stbl);
 }
 
@@ -375,13 +233,11 @@ write_trak (ByteWriter *w, const TrackPlan *p, Moov *out)
   box_end (w, trak);
 }
 
-void
-moov_build (Recording *rec, const Snapshot *snap, gboolean co64, Moov *out)
+gboolean
+moov_build (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w, Moov *out)
 {
-  ByteWriter w;
-  byte_writer_init (&w);
   *out = (Moov) { 0 };
-  out->offset_fields = g_array_new (FALSE, FALSE, sizeof (gsize));
+  out->tables = g_array_new (FALSE, FALSE, sizeof (MoovTable));
   out->co64 = co64;
   out->movie_timescale = choose_movie_timescale (rec, snap);
 
@@ -403,29 +259,22 @@ moov_build (Recording *rec, const Snapshot *snap, gboolean co64, Moov *out)
     out->n_tracks++;
   }
 
-  gsize moov = box_begin (&w, FOURCC ('m', 'o', 'o', 'v'));
-  write_mvhd (&w, out->movie_timescale, out->duration, next_id);
+  gsize moov = box_begin (w, FOURCC ('m', 'o', 'o', 'v'));
+  write_mvhd (w, out->movie_timescale, out->duration, next_id);
   for (guint i = 0; i < out->n_tracks; i++)
-    write_trak (&w, &plans[i], out);
-  box_end (&w, moov);
-  out->bytes = w.buf;
+    write_trak (w, &plans[i], out);
+  return box_end (w, moov);
 }
 
 gboolean
 moov_relocate (Moov *moov, guint64 base)
 {
-  for (guint i = 0; i < moov->offset_fields->len; i++) {
-    gsize at = g_array_index (moov->offset_fields, gsize, i);
-    const guint8 *p = moov->bytes->data + at;
-    ByteReader r;
-    guint64 v;
-    byte_reader_init (&r, p, moov->co64 ? 8 : 4);
-    byte_reader_uint_n (&r, moov->co64 ? 8 : 4, &v);
-    v += base;
-    if (!moov->co64 && v > G_MAXUINT32)
-      return FALSE;
-    ByteWriter w = { moov->bytes };
-    moov->co64 ? byte_writer_put_u64_at (&w, at, v) : byte_writer_put_u32_at (&w, at, (guint32) v);
+  if (!moov->co64 && moov->last_chunk_offset + base > G_MAXUINT32)
+    return FALSE;
+  for (guint i = 0; i < moov->tables->len; i++) {
+    MoovTable *t = &g_array_index (moov->tables, MoovTable, i);
+    if (t->kind == MOOV_STCO || t->kind == MOOV_CO64)
+      t->base = base;
   }
   return TRUE;
 }
@@ -433,6 +282,5 @@ moov_relocate (Moov *moov, guint64 base)
 void
 moov_clear (Moov *moov)
 {
-  g_clear_pointer (&moov->bytes, g_byte_array_unref);
-  g_clear_pointer (&moov->offset_fields, g_array_unref);
+  g_clear_pointer (&moov->tables, g_array_unref);
 }

@@ -144,6 +144,15 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
     recording_fail (rec, "more than %u samples", RECORDING_MAX_SAMPLES);
     return FALSE;
   }
+  /* One sample adds at most an entry to every table, and the first non-sync
+   * one lists every sample before it in stss. */
+  SampleTable *table = &track->table;
+  guint64 growth = 48 + (table->all_sync && !info->sync ? 4ull * table->count : 0);
+  if (rec->moov_table_bytes + growth > RECORDING_MAX_MOOV_TABLES) {
+    recording_fail (rec, "its sample tables would take more than %llu MiB in the moov",
+                    RECORDING_MAX_MOOV_TABLES >> 20);
+    return FALSE;
+  }
   /* The writer copies the index into stsc: it must name an existing entry. */
   guint32 n_desc = 0;
   gsize desc_len = 0;
@@ -174,7 +183,9 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
   }
   s.payload_offset = rec->payload_len + gap;
 
-  sample_table_append (&track->table, &s);
+  guint64 table_bytes = sample_table_moov_bytes (table);
+  sample_table_append (table, &s);
+  rec->moov_table_bytes += sample_table_moov_bytes (table) - table_bytes;
   rec->payload_len += gap + info->size;
   rec->total_samples++;
   rec->generation++;

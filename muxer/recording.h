@@ -19,6 +19,8 @@ G_BEGIN_DECLS
 #define RECORDING_MAX_TRACKS 64
 #define RECORDING_MAX_SAMPLES (100u * 1000 * 1000)
 #define RECORDING_MAX_HEADER_BOX (64u * 1024 * 1024)  /* moov, moof, EBML header elements */
+/* The sample tables in the synthesised moov, which must stay below 4 GiB. */
+#define RECORDING_MAX_MOOV_TABLES (3ull << 30)
 
 typedef struct {
   guint32 id;                     /* track_ID, unique in the recording */
@@ -77,6 +79,7 @@ struct Recording {
   GArray *extents;                /* Extent */
   guint64 payload_len;
   guint64 total_samples;
+  guint64 moov_table_bytes;       /* what the tables take in a moov of every sample */
   guint64 source_size;            /* bytes the indexer has been shown */
   guint64 generation;             /* changes whenever a sample is appended */
   gboolean failed;

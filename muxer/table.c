@@ -1,6 +1,8 @@
 /* table.c — append-only, compact sample tables. */
 #include "table.h"
 
+#include <string.h>
+
 void
 sample_table_init (SampleTable *t)
 {
@@ -10,7 +12,11 @@ sample_table_init (SampleTable *t)
   t->offsets = g_array_new (FALSE, FALSE, sizeof (OffsetRun));
   t->syncs = g_array_new (FALSE, FALSE, sizeof (guint32));
   t->chunks = g_array_new (FALSE, FALSE, sizeof (Chunk));
+  t->chunk_runs = g_array_new (FALSE, FALSE, sizeof (ChunkRun));
   t->all_sync = TRUE;
+  t->first_other_size = G_MAXUINT32;
+  t->first_offset = G_MAXUINT32;
+  t->first_negative_offset = G_MAXUINT32;
 }
 
 void
@@ -21,6 +27,18 @@ sample_table_clear (SampleTable *t)
   g_clear_pointer (&t->offsets, g_array_unref);
   g_clear_pointer (&t->syncs, g_array_unref);
   g_clear_pointer (&t->chunks, g_array_unref);
+  g_clear_pointer (&t->chunk_runs, g_array_unref);
+}
+
+/* The last chunk is complete once another begins: it joins the stsc runs. */
+static void
+close_chunk (SampleTable *t, const Chunk *c)
+{
+  ChunkRun *r = t->chunk_runs->len ? &g_array_index (t->chunk_runs, ChunkRun, t->chunk_runs->len - 1) : NULL;
+  if (r && r->samples == c->count && r->description_index == c->description_index)
+    return;
+  ChunkRun run = { t->chunks->len - 1, c->count, c->description_index };
+  g_array_append_val (t->chunk_runs, run);
 }
 
 void
@@ -30,6 +48,8 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
 
   g_return_if_fail (t->count < G_MAXUINT32);
   g_array_append_val (t->sizes, s->size);
+  if (index > 0 && t->first_other_size == G_MAXUINT32 && s->size != g_array_index (t->sizes, guint32, 0))
+    t->first_other_size = index;
 
   DurationRun *d = t->durations->len ? &g_array_index (t->durations, DurationRun, t->durations->len - 1) : NULL;
   if (d && d->delta == s->duration)
@@ -42,6 +62,10 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
     o->count++;
   else
     g_array_append_val (t->offsets, ((OffsetRun) { 1, s->composition_offset }));
+  if (s->composition_offset != 0 && t->first_offset == G_MAXUINT32)
+    t->first_offset = index;
+  if (s->composition_offset < 0 && t->first_negative_offset == G_MAXUINT32)
+    t->first_negative_offset = index;
 
   if (!s->sync && t->all_sync) {
     /* First non-sync sample: from now on the sync samples are listed. */
@@ -53,10 +77,13 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
   }
 
   Chunk *c = t->chunks->len ? &g_array_index (t->chunks, Chunk, t->chunks->len - 1) : NULL;
-  if (c && t->payload_end == s->payload_offset && c->description_index == s->description_index)
+  if (c && t->payload_end == s->payload_offset && c->description_index == s->description_index) {
     c->count++;
-  else
+  } else {
+    if (c)
+      close_chunk (t, c);
     g_array_append_val (t->chunks, ((Chunk) { s->payload_offset, index, 1, s->description_index }));
+  }
 
   t->count++;
   t->duration += s->duration;
@@ -66,14 +93,48 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
 guint64
 sample_table_duration (const SampleTable *t, guint32 n)
 {
-  guint64 total = 0;
-  for (guint i = 0; i < t->durations->len && n > 0; i++) {
-    const DurationRun *d = &g_array_index (t->durations, DurationRun, i);
-    guint32 c = MIN (d->count, n);
-    total += (guint64) c * d->delta;
-    n -= c;
+  /* From the end: a snapshot is taken of (nearly) all samples. */
+  guint64 total = t->duration;
+  guint32 past = t->count - MIN (n, t->count);
+  for (guint i = t->durations->len; i > 0 && past > 0; i--) {
+    const DurationRun *d = &g_array_index (t->durations, DurationRun, i - 1);
+    guint32 c = MIN (d->count, past);
+    total -= (guint64) c * d->delta;
+    past -= c;
   }
   return total;
+}
+
+/* The runs (each a guint32 count first) that the first n of total samples
+ * span, walked from the end, and the samples within n of the last of them. */
+static guint32
+runs_spanned (const GArray *runs, guint32 total, guint32 n, guint32 *last_count)
+{
+  guint size = g_array_get_element_size ((GArray *) runs);
+  guint32 past = total - MIN (n, total);
+  for (guint i = runs->len; i > 0; i--) {
+    guint32 c;
+    memcpy (&c, runs->data + (gsize) (i - 1) * size, sizeof c);
+    if (c > past) {
+      *last_count = c - past;
+      return i;
+    }
+    past -= c;
+  }
+  *last_count = 0;
+  return 0;
+}
+
+guint32
+sample_table_duration_runs (const SampleTable *t, guint32 n, guint32 *last_count)
+{
+  return runs_spanned (t->durations, t->count, n, last_count);
+}
+
+guint32
+sample_table_offset_runs (const SampleTable *t, guint32 n, guint32 *last_count)
+{
+  return runs_spanned (t->offsets, t->count, n, last_count);
 }
 
 guint32
@@ -89,6 +150,36 @@ sample_table_chunk_count (const SampleTable *t, guint32 n)
       hi = mid;
   }
   return lo;
+}
+
+guint32
+sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last)
+{
+  guint32 n_chunks = sample_table_chunk_count (t, n);
+  *last = (ChunkRun) { 0 };
+  if (n_chunks == 0)
+    return 0;
+  /* Runs that begin before the snapshot's last chunk describe the chunks
+   * before it as they are for good. */
+  guint lo = 0, hi = t->chunk_runs->len;
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    if (g_array_index (t->chunk_runs, ChunkRun, mid).first_chunk < n_chunks - 1)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  const Chunk *c = &g_array_index (t->chunks, Chunk, n_chunks - 1);
+  guint32 samples = MIN (c->count, n - c->first_sample);
+  if (lo > 0) {
+    const ChunkRun *r = &g_array_index (t->chunk_runs, ChunkRun, lo - 1);
+    if (r->samples == samples && r->description_index == c->description_index) {
+      *last = *r;
+      return lo;
+    }
+  }
+  *last = (ChunkRun) { n_chunks - 1, samples, c->description_index };
+  return lo + 1;
 }
 
 guint32
@@ -111,29 +202,16 @@ sample_table_sync_count (const SampleTable *t, guint32 n)
 gboolean
 sample_table_has_offsets (const SampleTable *t, guint32 n, gboolean *negative)
 {
-  gboolean any = FALSE;
-  *negative = FALSE;
-  for (guint i = 0; i < t->offsets->len && n > 0; i++) {
-    const OffsetRun *o = &g_array_index (t->offsets, OffsetRun, i);
-    if (o->offset != 0)
-      any = TRUE;
-    if (o->offset < 0)
-      *negative = TRUE;
-    n -= MIN (o->count, n);
-  }
-  return any;
+  *negative = t->first_negative_offset < n;
+  return t->first_offset < n;
 }
 
 guint32
 sample_table_constant_size (const SampleTable *t, guint32 n)
 {
-  if (n == 0)
+  if (n == 0 || t->first_other_size < n)
     return 0;
-  const guint32 *sizes = (const guint32 *) t->sizes->data;
-  for (guint32 i = 1; i < n; i++)
-    if (sizes[i] != sizes[0])
-      return 0;
-  return sizes[0];
+  return g_array_index (t->sizes, guint32, 0);
 }
 
 guint64
@@ -146,10 +224,17 @@ sample_table_bytes (const SampleTable *t, guint32 n)
   return total;
 }
 
+guint64
+sample_table_moov_bytes (const SampleTable *t)
+{
+  return 8ull * t->durations->len + 8ull * t->offsets->len + 4ull * t->syncs->len + 4ull * t->count +
+         12ull * (t->chunk_runs->len + (t->chunks->len > 0)) + 8ull * t->chunks->len;
+}
+
 gsize
 sample_table_memory (const SampleTable *t)
 {
   return t->sizes->len * sizeof (guint32) + t->durations->len * sizeof (DurationRun) +
          t->offsets->len * sizeof (OffsetRun) + t->syncs->len * sizeof (guint32) +
-         t->chunks->len * sizeof (Chunk);
+         t->chunks->len * sizeof (Chunk) + t->chunk_runs->len * sizeof (ChunkRun);
 }

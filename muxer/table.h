@@ -3,9 +3,12 @@
  * Sizes take 4 bytes a sample; durations and composition offsets are kept as
  * runs while samples arrive; sync samples are listed only once the first
  * non-sync sample appears; chunks are maximal runs of samples that are
- * contiguous in the payload.  Entries are appended or their last run is
- * extended, never rewritten, so a snapshot is just a sample count: every
- * query below takes the count it should look at.
+ * contiguous in the payload, and runs of chunks alike in sample count and
+ * description (stsc) are kept as chunks close.  Entries are appended or their
+ * last run is extended, never rewritten, so a snapshot is just a sample
+ * count: every query below takes the count it should look at, and costs no
+ * more than the samples appended after that count (a snapshot's own tables
+ * are never walked).
  */
 #pragma once
 
@@ -30,6 +33,13 @@ typedef struct {
   guint32 description_index;  /* 1-based stsd entry */
 } Chunk;
 
+/* A run of chunks with the same samples and description (8.7.4). */
+typedef struct {
+  guint32 first_chunk;        /* 0-based */
+  guint32 samples;
+  guint32 description_index;
+} ChunkRun;
+
 typedef struct {
   guint32 count;
   guint64 duration;           /* sum of all durations */
@@ -40,6 +50,12 @@ typedef struct {
   GArray *syncs;              /* guint32 0-based sample numbers; empty while all are sync */
   gboolean all_sync;
   GArray *chunks;             /* Chunk */
+  GArray *chunk_runs;         /* ChunkRun of the chunks before the last */
+  /* The first sample that differs from sample 0 in size, has a composition
+   * offset, has a negative one; G_MAXUINT32 while there is none. */
+  guint32 first_other_size;
+  guint32 first_offset;
+  guint32 first_negative_offset;
 } SampleTable;
 
 typedef struct {
@@ -57,12 +73,21 @@ void sample_table_append (SampleTable *t, const SampleInfo *s);
 
 /* Queries about the first n samples (n <= t->count). */
 guint64 sample_table_duration (const SampleTable *t, guint32 n);
+/* The duration (stts) and composition offset (ctts) runs the first n samples
+ * span, and how many of those samples the last of them holds. */
+guint32 sample_table_duration_runs (const SampleTable *t, guint32 n, guint32 *last_count);
+guint32 sample_table_offset_runs (const SampleTable *t, guint32 n, guint32 *last_count);
 guint32 sample_table_chunk_count (const SampleTable *t, guint32 n);
+/* The stsc entries of the first n samples and the last of them: the runs of
+ * closed chunks, and the snapshot's last chunk as it stands within n. */
+guint32 sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last);
 guint32 sample_table_sync_count (const SampleTable *t, guint32 n);
 gboolean sample_table_has_offsets (const SampleTable *t, guint32 n, gboolean *negative);
 /* The constant size of the first n samples, or 0 if they differ. */
 guint32 sample_table_constant_size (const SampleTable *t, guint32 n);
 guint64 sample_table_bytes (const SampleTable *t, guint32 n);
+/* The bytes its tables take in a moov of all its samples, at most. */
+guint64 sample_table_moov_bytes (const SampleTable *t);
 /* Resident bytes, for memory accounting. */
 gsize sample_table_memory (const SampleTable *t);
 

@@ -104,11 +104,16 @@ cmd_export (const char *src_path, const char *out_path)
     return 1;
   }
   g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
-  layout_read (layout, 0, G_MAXSIZE, pieces);
+  g_autoptr (GByteArray) header = g_byte_array_new ();
   gboolean ok = TRUE;
-  for (guint i = 0; i < pieces->len && ok; i++) {
-    LayoutPiece *p = &g_array_index (pieces, LayoutPiece, i);
-    ok = p->data ? write_all (out, p->data, p->len) : copy_range (in, p->source_offset, p->len, out);
+  /* In steps, so that no more than a step of the header is in memory. */
+  for (guint64 pos = 0; ok && pos < layout->size;) {
+    g_array_set_size (pieces, 0);
+    pos += layout_read (layout, pos, 64 << 20, pieces, header);
+    for (guint i = 0; i < pieces->len && ok; i++) {
+      LayoutPiece *p = &g_array_index (pieces, LayoutPiece, i);
+      ok = p->data ? write_all (out, p->data, p->len) : copy_range (in, p->source_offset, p->len, out);
+    }
   }
   if (!ok)
     fprintf (stderr, "livemp4: writing %s: %s\n", out_path, g_strerror (errno));

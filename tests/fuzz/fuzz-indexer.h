@@ -53,7 +53,7 @@ fuzz_indexer_input (const IndexerClass *indexer, const guint8 *data, gsize size)
       Snapshot *snap = recording_snapshot (grown);
       pinned = snapshot_copy (snap);
       Layout *l = layout_new (grown, snap);
-      pinned_header = g_bytes_ref (l->header);
+      pinned_header = layout_header (l);
       pinned_size = l->size;
       layout_unref (l);
     }
@@ -71,8 +71,10 @@ fuzz_indexer_input (const IndexerClass *indexer, const guint8 *data, gsize size)
       FUZZ_CHECK (pinned->counts[i] <= ((Track *) g_ptr_array_index (grown->tracks, i))->table.count,
                   "track %u shrank", i);
     Layout *l = layout_new (grown, pinned);
-    FUZZ_CHECK (l->size == pinned_size && g_bytes_equal (l->header, pinned_header),
+    GBytes *header = layout_header (l);
+    FUZZ_CHECK (l->size == pinned_size && g_bytes_equal (header, pinned_header),
                 "a snapshot's virtual file changed after the recording grew");
+    g_bytes_unref (header);
     layout_unref (l);
     g_bytes_unref (pinned_header);
   }

@@ -312,11 +312,12 @@ check_layout (Recording *rec, Snapshot *snap, const guint8 *data, gsize size, Fu
   FUZZ_CHECK (l->size <= (guint64) 1 << 31, "virtual file of %" G_GUINT64_FORMAT " bytes", l->size);
   guint8 *file = g_malloc (l->size + 1);
   GArray *pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
+  GByteArray *header = g_byte_array_new ();
   guint64 pos = 0;
   while (pos < l->size) {
     gsize want = fuzz_rng_next (rng) % 2 ? (gsize) fuzz_rng_range (rng, 1, 64) : (gsize) fuzz_rng_range (rng, 1, 1 << 17);
     g_array_set_size (pieces, 0);
-    gsize got = layout_read (l, pos, want, pieces);
+    gsize got = layout_read (l, pos, want, pieces, header);
     FUZZ_CHECK (got == MIN (want, l->size - pos), "layout_read at %" G_GUINT64_FORMAT " gave %zu of %zu", pos, got,
                 want);
     gsize sum = 0;
@@ -338,8 +339,9 @@ check_layout (Recording *rec, Snapshot *snap, const guint8 *data, gsize size, Fu
     pos += got;
   }
   g_array_set_size (pieces, 0);
-  FUZZ_CHECK (layout_read (l, l->size, 100, pieces) == 0 && pieces->len == 0, "read past the end");
+  FUZZ_CHECK (layout_read (l, l->size, 100, pieces, header) == 0 && pieces->len == 0, "read past the end");
   g_array_unref (pieces);
+  g_byte_array_unref (header);
 
   /* Top level: ftyp, moov, mdat, tiling the file. */
   Span whole = { file, l->size }, body, moov = { 0 };

@@ -403,6 +403,68 @@ test_writer_nested_boxes_read_back (void)
   byte_writer_clear (&w);
 }
 
+/* A hole is counted by every box around it, and the bytes after it are
+ * stored where they would be without it. */
+static void
+test_writer_holes_count_in_boxes (void)
+{
+  ByteWriter w;
+  byte_writer_init (&w);
+  gsize outer = box_begin (&w, FOURCC ('o', 'u', 't', 'r'));
+  gsize a = box_begin (&w, FOURCC ('a', 'a', 'a', 'a'));
+  byte_writer_u32 (&w, 7);
+  byte_writer_hole (&w, 100);
+  byte_writer_u8 (&w, 9);
+  g_assert_true (box_end (&w, a));
+  gsize b = box_begin (&w, FOURCC ('b', 'b', 'b', 'b'));
+  byte_writer_hole (&w, 0);   /* nothing: no hole */
+  g_assert_true (box_end (&w, b));
+  g_assert_true (box_end (&w, outer));
+  byte_writer_hole (&w, 5);   /* after every box: counted by none */
+
+  g_assert_cmpuint (byte_writer_len (&w), ==, 8 + 8 + 4 + 1 + 8);
+  g_assert_cmpuint (byte_writer_total_len (&w), ==, 8 + 8 + 4 + 100 + 1 + 8 + 5);
+  g_assert_cmpuint (w.holes->len, ==, 2);
+  ByteHole *h = &g_array_index (w.holes, ByteHole, 0);
+  g_assert_cmpuint (h->at, ==, 20);
+  g_assert_cmpuint (h->offset, ==, 20);
+  g_assert_cmpuint (h->len, ==, 100);
+  h = &g_array_index (w.holes, ByteHole, 1);
+  g_assert_cmpuint (h->at, ==, 29);
+  g_assert_cmpuint (h->offset, ==, 129);
+
+  ByteReader r;
+  guint32 size;
+  byte_reader_init (&r, w.buf->data, w.buf->len);
+  g_assert_true (byte_reader_u32 (&r, &size));
+  g_assert_cmpuint (size, ==, 8 + 8 + 4 + 100 + 1 + 8);
+  g_assert_true (byte_reader_skip (&r, 4) && byte_reader_u32 (&r, &size));
+  g_assert_cmpuint (size, ==, 8 + 4 + 100 + 1);
+  g_assert_true (byte_reader_skip (&r, 4 + 4 + 1) && byte_reader_u32 (&r, &size));
+  g_assert_cmpuint (size, ==, 8);
+  byte_writer_clear (&w);
+  g_assert_null (w.holes);
+}
+
+/* A box that the holes in it take to 4 GiB cannot be written: box_end says
+ * so and leaves the size field as box_begin wrote it (0). */
+static void
+test_writer_box_of_4_gib_is_refused (void)
+{
+  ByteWriter w;
+  byte_writer_init (&w);
+  gsize fits = box_begin (&w, FOURCC ('f', 'i', 't', 's'));
+  byte_writer_hole (&w, G_MAXUINT32 - 8);
+  g_assert_true (box_end (&w, fits));
+  g_assert_cmpmem (w.buf->data, 4, "\xff\xff\xff\xff", 4);
+
+  gsize moov = box_begin (&w, FOURCC ('m', 'o', 'o', 'v'));
+  byte_writer_hole (&w, G_MAXUINT32 - 7);
+  g_assert_false (box_end (&w, moov));
+  g_assert_cmpmem (w.buf->data + moov, 4, "\0\0\0\0", 4);
+  byte_writer_clear (&w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -430,5 +492,7 @@ main (int argc, char **argv)
   g_test_add_func ("/bytes/writer/box-back-patch", test_writer_box_back_patches_size);
   g_test_add_func ("/bytes/writer/full-box", test_writer_full_box_header);
   g_test_add_func ("/bytes/writer/nested-boxes", test_writer_nested_boxes_read_back);
+  g_test_add_func ("/bytes/writer/holes", test_writer_holes_count_in_boxes);
+  g_test_add_func ("/bytes/writer/box-of-4-gib", test_writer_box_of_4_gib_is_refused);
   return g_test_run ();
 }

@@ -594,6 +594,34 @@ static const LimitCase cases[] = {
   { "/limits/mkv/10000-tracks", build_mkv_many_tracks, &mkv_indexer, 96, TRUE, 0 },
 };
 
+/* The synthesised moov must stay below 4 GiB: a recording whose tables
+ * would pass RECORDING_MAX_MOOV_TABLES there stops before the sample that
+ * would, and says why.  (Reaching the bound for real takes tens of millions
+ * of hostile samples; the account is started near it instead.) */
+static void
+test_moov_tables_bound (void)
+{
+  g_autoptr (Recording) rec = recording_new (&fmp4_indexer, "bound");
+  recording_begin_append (rec);
+  Track *t = recording_add_track (rec);
+  t->sample_descriptions = g_bytes_new ("\0\0\0\1", 4);
+  SampleInfo s = { .size = 10, .duration = 1, .sync = TRUE, .description_index = 1 };
+  g_assert_true (recording_append_sample (rec, t, 0, &s));
+  guint64 one = rec->moov_table_bytes;
+  g_assert_cmpuint (one, ==, sample_table_moov_bytes (&t->table));
+  g_assert_cmpuint (one, <=, 48);
+  g_assert_cmpuint (one, ==, 8 + 8 + 4 + 12 + 8);   /* stts, ctts, stsz, stsc, stco */
+  /* Room for one more sample at the worst, not for two. */
+  rec->moov_table_bytes = RECORDING_MAX_MOOV_TABLES - 50;
+  g_assert_true (recording_append_sample (rec, t, 10, &s));
+  g_assert_false (recording_append_sample (rec, t, 20, &s));
+  recording_end_append (rec);
+  g_assert_true (rec->failed);
+  g_assert_nonnull (strstr (rec->error, "moov"));
+  g_assert_cmpuint (t->table.count, ==, 2);
+  g_assert_cmpuint (rec->moov_table_bytes, <=, RECORDING_MAX_MOOV_TABLES);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -602,6 +630,7 @@ main (int argc, char **argv)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     g_test_add_data_func (cases[i].path, &cases[i], run_case);
   g_test_add_func ("/limits/work-per-check/fmp4", test_work_fmp4);
+  g_test_add_func ("/limits/moov-tables-bound", test_moov_tables_bound);
   g_test_add_func ("/limits/work-per-check/mkv", test_work_mkv);
   return g_test_run ();
 }

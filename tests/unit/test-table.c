@@ -253,6 +253,57 @@ test_memory_stays_compact (void)
 
 /* ---- every query against a model, cut at every n ------------------------- */
 
+/* The stts, ctts and stsc entries of the first n samples, as a writer that
+ * walked the samples one by one would make them, against the table's. */
+static void
+check_runs_at_cut (const SampleTable *t, const GArray *samples, guint32 n)
+{
+  const SampleInfo *s = (const SampleInfo *) samples->data;
+  guint32 stts = 0, stts_last = 0, ctts = 0, ctts_last = 0;
+  for (guint32 i = 0; i < n; i++) {
+    if (i == 0 || s[i].duration != s[i - 1].duration)
+      stts++, stts_last = 0;
+    stts_last++;
+    if (i == 0 || s[i].composition_offset != s[i - 1].composition_offset)
+      ctts++, ctts_last = 0;
+    ctts_last++;
+  }
+  guint32 last;
+  g_assert_cmpuint (sample_table_duration_runs (t, n, &last), ==, stts);
+  g_assert_cmpuint (last, ==, stts_last);
+  g_assert_cmpuint (sample_table_offset_runs (t, n, &last), ==, ctts);
+  g_assert_cmpuint (last, ==, ctts_last);
+
+  /* stsc: chunks as samples contiguous in the payload with one description,
+   * then runs of chunks alike in samples and description. */
+  g_autoptr (GArray) runs = g_array_new (FALSE, FALSE, sizeof (ChunkRun));
+  guint32 chunk = 0, in_chunk = 0;
+  for (guint32 i = 0; i < n; i++) {
+    gboolean starts = i == 0 || s[i].payload_offset != s[i - 1].payload_offset + s[i - 1].size ||
+                      s[i].description_index != s[i - 1].description_index;
+    if (starts && i > 0) {
+      ChunkRun *r = runs->len ? &g_array_index (runs, ChunkRun, runs->len - 1) : NULL;
+      if (!r || r->samples != in_chunk || r->description_index != s[i - 1].description_index)
+        g_array_append_val (runs, ((ChunkRun) { chunk, in_chunk, s[i - 1].description_index }));
+      chunk++;
+      in_chunk = 0;
+    }
+    in_chunk++;
+  }
+  if (n > 0) {
+    ChunkRun *r = runs->len ? &g_array_index (runs, ChunkRun, runs->len - 1) : NULL;
+    if (!r || r->samples != in_chunk || r->description_index != s[n - 1].description_index)
+      g_array_append_val (runs, ((ChunkRun) { chunk, in_chunk, s[n - 1].description_index }));
+  }
+  ChunkRun got;
+  g_assert_cmpuint (sample_table_chunk_runs (t, n, &got), ==, runs->len);
+  for (guint r = 0; r + 1 < runs->len; r++)
+    g_assert_cmpmem (&g_array_index (t->chunk_runs, ChunkRun, r), sizeof (ChunkRun),
+                     &g_array_index (runs, ChunkRun, r), sizeof (ChunkRun));
+  if (runs->len)
+    g_assert_cmpmem (&got, sizeof got, &g_array_index (runs, ChunkRun, runs->len - 1), sizeof (ChunkRun));
+}
+
 static void
 check_all_cuts (const SampleTable *t, const GArray *samples)
 {
@@ -275,6 +326,7 @@ check_all_cuts (const SampleTable *t, const GArray *samples)
         chunks++;
     }
     gboolean negative;
+    check_runs_at_cut (t, samples, n);
     g_assert_cmpuint (sample_table_duration (t, n), ==, duration);
     g_assert_cmpuint (sample_table_bytes (t, n), ==, bytes);
     g_assert_cmpuint (sample_table_sync_count (t, n), ==, syncs);
