@@ -61,6 +61,10 @@ plan_track (TrackPlan *p, guint32 movie_timescale)
    * delay neither shortens the track nor moves it (8.6.6). */
   gint64 start = t->edit_base + (gint64) MIN (t->first_decode_time, (guint64) G_MAXINT64 / 2);
   gint64 first_offset = p->n && t->table.offsets->len ? g_array_index (t->table.offsets, OffsetRun, 0).offset : 0;
+  /* A track with no sample in the snapshot has no start yet: what the
+   * indexer learns of it later must not reach this snapshot. */
+  if (p->n == 0)
+    start = 0;
   gint64 empty = MAX (0, start + first_offset);
   gint64 media_start = MAX (0, empty - start);
   empty = start + media_start;
