@@ -249,12 +249,15 @@ moov_build (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w, 
   guint32 next_id = 1;
   /* Once any track has samples every track is declared, so a growing file
    * keeps its streams and their numbers; before that there is nothing a
-   * player could open, and no track is written. */
+   * player could open, and no track is written.  A track whose sample entry
+   * is not known (yet) cannot be declared. */
   gboolean any = snapshot_samples (snap) > 0;
   for (guint i = 0; i < snap->n_tracks; i++) {
     TrackPlan *p = &plans[out->n_tracks];
     if (!any)
       break;
+    if (!snap->configured[i])
+      continue;
     p->track = g_ptr_array_index (rec->tracks, i);
     p->n = snap->counts[i];
     plan_track (p, out->movie_timescale);

@@ -256,12 +256,27 @@ recording_snapshot (Recording *rec)
   g_rw_lock_reader_lock (&rec->lock);
   snap->n_tracks = rec->tracks->len;
   snap->counts = g_new0 (guint32, MAX (snap->n_tracks, 1));
-  for (guint i = 0; i < snap->n_tracks; i++)
-    snap->counts[i] = ((Track *) g_ptr_array_index (rec->tracks, i))->table.count;
+  snap->configured = g_new0 (gboolean, MAX (snap->n_tracks, 1));
+  for (guint i = 0; i < snap->n_tracks; i++) {
+    const Track *t = g_ptr_array_index (rec->tracks, i);
+    snap->counts[i] = t->table.count;
+    /* A Matroska track waits for its first frame, or is left out, with no
+     * sample entry; it has no samples then. */
+    snap->configured[i] = t->sample_descriptions && t->timescale;
+  }
   snap->payload_len = rec->payload_len;
   snap->source_size = rec->source_size;
   g_rw_lock_reader_unlock (&rec->lock);
   return snap;
+}
+
+Snapshot *
+snapshot_copy (const Snapshot *snap)
+{
+  Snapshot *c = g_memdup2 (snap, sizeof *snap);
+  c->counts = g_memdup2 (snap->counts, MAX (snap->n_tracks, 1) * sizeof (guint32));
+  c->configured = g_memdup2 (snap->configured, MAX (snap->n_tracks, 1) * sizeof (gboolean));
+  return c;
 }
 
 void
@@ -270,6 +285,7 @@ snapshot_free (Snapshot *snap)
   if (!snap)
     return;
   g_free (snap->counts);
+  g_free (snap->configured);
   g_free (snap);
 }
 
@@ -277,7 +293,8 @@ gboolean
 snapshot_equal (const Snapshot *a, const Snapshot *b)
 {
   return a->n_tracks == b->n_tracks && a->payload_len == b->payload_len &&
-         memcmp (a->counts, b->counts, a->n_tracks * sizeof (guint32)) == 0;
+         memcmp (a->counts, b->counts, a->n_tracks * sizeof (guint32)) == 0 &&
+         memcmp (a->configured, b->configured, a->n_tracks * sizeof (gboolean)) == 0;
 }
 
 guint64

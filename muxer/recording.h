@@ -90,6 +90,7 @@ struct Recording {
 typedef struct {
   guint n_tracks;
   guint32 *counts;                /* samples per track */
+  gboolean *configured;           /* per track: its sample entry is known */
   guint64 payload_len;
   guint64 source_size;
 } Snapshot;
@@ -108,6 +109,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Recording, recording_unref)
 gboolean recording_update (Recording *rec, const Source *src);
 
 Snapshot *recording_snapshot (Recording *rec);
+Snapshot *snapshot_copy (const Snapshot *snap);
 void snapshot_free (Snapshot *snap);
 gboolean snapshot_equal (const Snapshot *a, const Snapshot *b);
 guint64 snapshot_samples (const Snapshot *snap);

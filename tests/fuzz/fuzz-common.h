@@ -180,12 +180,3 @@ fuzz_assert_consistent (Recording *rec, guint64 len)
   FUZZ_CHECK (rec->total_samples <= RECORDING_MAX_SAMPLES, "past the sample limit");
   FUZZ_CHECK (rec->tracks->len <= RECORDING_MAX_TRACKS, "past the track limit");
 }
-
-static inline Snapshot *
-snapshot_copy (const Snapshot *s)
-{
-  Snapshot *c = g_new0 (Snapshot, 1);
-  *c = *s;
-  c->counts = g_memdup2 (s->counts, MAX (s->n_tracks, 1) * sizeof (guint32));
-  return c;
-}

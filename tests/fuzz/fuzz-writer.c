@@ -362,24 +362,32 @@ check_layout (Recording *rec, Snapshot *snap, const guint8 *data, gsize size, Fu
   }
   FUZZ_CHECK (n_box == 3 && off == l->size, "%d top-level boxes", n_box);
 
-  /* moov: mvhd, then, once any track has samples, one trak per track in
-   * track order (empty ones too, so streams keep their numbers). */
+  /* moov: mvhd, then, once any track has samples, one trak per track whose
+   * sample entry is known, in track order (empty ones too, so streams keep
+   * their numbers). */
   Span mvhd;
   child (moov, FOURCC ('m', 'v', 'h', 'd'), &mvhd, TRUE);
   gboolean v1 = mvhd.p[0] == 1;
   FUZZ_CHECK (be32 (mvhd.p + (v1 ? 20 : 12)) == l->movie_timescale, "mvhd timescale");
   FUZZ_CHECK ((v1 ? be64 (mvhd.p + 24) : be32 (mvhd.p + 16)) == l->duration, "mvhd duration");
-  guint shown = 0;
+  guint shown = 0, traks = 0;
   off = 0;
   while (next_box (moov, &off, &type, &body, NULL)) {
     if (type != FOURCC ('t', 'r', 'a', 'k'))
       continue;
+    while (shown < snap->n_tracks && !snap->configured[shown]) {
+      FUZZ_CHECK (snap->counts[shown] == 0, "track %u has samples but no sample entry", shown);
+      shown++;
+    }
     FUZZ_CHECK (shown < snap->n_tracks, "more trak boxes than tracks");
     check_trak (body, g_ptr_array_index (rec->tracks, shown), snap->counts[shown], mdat_body, mdat_end);
     shown++;
+    traks++;
   }
-  FUZZ_CHECK (shown == (snapshot_samples (snap) ? snap->n_tracks : 0), "%u trak boxes for %u tracks", shown,
-              snap->n_tracks);
+  guint declared = 0;
+  for (guint i = 0; i < snap->n_tracks; i++)
+    declared += snap->configured[i];
+  FUZZ_CHECK (traks == (snapshot_samples (snap) ? declared : 0), "%u trak boxes for %u tracks", traks, declared);
 
   /* Samples that are contiguous in the payload are the source's bytes: the
    * whole payload is the extents' bytes in order. */
