@@ -21,65 +21,6 @@ byte_reader_skip (ByteReader *r, guint64 n)
 }
 
 gboolean
-byte_reader_uint_n (ByteReader *r, guint n, guint64 *out)
-{
-  if (n == 0 || n > 8 || n > byte_reader_remaining (r))
-    return FALSE;
-  guint64 v = 0;
-  for (guint i = 0; i < n; i++)
-    v = v << 8 | r->data[r->pos + i];
-  r->pos += n;
-  *out = v;
-  return TRUE;
-}
-
-gboolean
-byte_reader_u8 (ByteReader *r, guint8 *out)
-{
-  guint64 v;
-  if (!byte_reader_uint_n (r, 1, &v))
-    return FALSE;
-  *out = v;
-  return TRUE;
-}
-
-gboolean
-byte_reader_u16 (ByteReader *r, guint16 *out)
-{
-  guint64 v;
-  if (!byte_reader_uint_n (r, 2, &v))
-    return FALSE;
-  *out = v;
-  return TRUE;
-}
-
-gboolean
-byte_reader_u24 (ByteReader *r, guint32 *out)
-{
-  guint64 v;
-  if (!byte_reader_uint_n (r, 3, &v))
-    return FALSE;
-  *out = v;
-  return TRUE;
-}
-
-gboolean
-byte_reader_u32 (ByteReader *r, guint32 *out)
-{
-  guint64 v;
-  if (!byte_reader_uint_n (r, 4, &v))
-    return FALSE;
-  *out = v;
-  return TRUE;
-}
-
-gboolean
-byte_reader_u64 (ByteReader *r, guint64 *out)
-{
-  return byte_reader_uint_n (r, 8, out);
-}
-
-gboolean
 byte_reader_bytes (ByteReader *r, guint64 n, const guint8 **out)
 {
   if (n > byte_reader_remaining (r))

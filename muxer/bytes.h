@@ -1,8 +1,9 @@
 /* bytes.h — bounded byte reader and growable box writer.
  *
  * ByteReader is a cursor over memory it does not own.  Every read is checked
- * against what remains and fails (returns FALSE, cursor unchanged) instead of
- * reading past the end, so parsers can chain reads and test once.
+ * against what remains and fails (returns FALSE, cursor unchanged, a number
+ * read as 0) instead of reading past the end, so parsers can chain reads and
+ * test once.
  * ByteWriter appends big-endian fields to a GByteArray; box_begin/box_end
  * write a box header and back-patch its size when the box is closed.  A hole
  * is a run of bytes the writer counts but does not store (the moov's sample
@@ -24,13 +25,37 @@ void byte_reader_init (ByteReader *r, const guint8 *data, gsize len);
 static inline gsize byte_reader_remaining (const ByteReader *r) { return r->len - r->pos; }
 
 gboolean byte_reader_skip (ByteReader *r, guint64 n);
-gboolean byte_reader_u8 (ByteReader *r, guint8 *out);
-gboolean byte_reader_u16 (ByteReader *r, guint16 *out);
-gboolean byte_reader_u24 (ByteReader *r, guint32 *out);
-gboolean byte_reader_u32 (ByteReader *r, guint32 *out);
-gboolean byte_reader_u64 (ByteReader *r, guint64 *out);
-/* Reads an unsigned big-endian integer of 1..8 bytes. */
-gboolean byte_reader_uint_n (ByteReader *r, guint n, guint64 *out);
+
+/* Reads an unsigned big-endian integer of 1..8 bytes; on failure *out is 0.
+ * Inline: the fixed widths below are most of what indexing a fragment costs. */
+static inline gboolean
+byte_reader_uint_n (ByteReader *r, guint n, guint64 *out)
+{
+  *out = 0;
+  if (n == 0 || n > 8 || n > byte_reader_remaining (r))
+    return FALSE;
+  guint64 v = 0;
+  for (guint i = 0; i < n; i++)
+    v = v << 8 | r->data[r->pos + i];
+  r->pos += n;
+  *out = v;
+  return TRUE;
+}
+
+#define BYTE_READER_FIXED(name, type, width)                  \
+  static inline gboolean name (ByteReader *r, type *out)      \
+  {                                                           \
+    guint64 v;                                                \
+    gboolean ok = byte_reader_uint_n (r, width, &v);          \
+    *out = (type) v;                                          \
+    return ok;                                                \
+  }
+BYTE_READER_FIXED (byte_reader_u8, guint8, 1)
+BYTE_READER_FIXED (byte_reader_u16, guint16, 2)
+BYTE_READER_FIXED (byte_reader_u24, guint32, 3)
+BYTE_READER_FIXED (byte_reader_u32, guint32, 4)
+BYTE_READER_FIXED (byte_reader_u64, guint64, 8)
+#undef BYTE_READER_FIXED
 /* Points *out at the next n bytes and advances past them. */
 gboolean byte_reader_bytes (ByteReader *r, guint64 n, const guint8 **out);
 /* Splits off the next n bytes as a reader of their own and advances past them. */

@@ -41,7 +41,11 @@ fourcc_is_printable (guint32 type)
 
 /* The top-level walk reads a box header, a moof, the next mdat header, and
  * then jumps over the payload.  A moof is read together with the header
- * after it, so a fragment costs two reads, and no payload byte is read. */
+ * after it, and a box header where a moof is expected together with as many
+ * bytes as the largest of the last moofs and its mdat header took: a steady
+ * stream's fragment costs one read, and the few payload bytes read with it
+ * (the difference in size between moofs) are in the page the mdat header is
+ * in anyway. */
 #define NEXT_HEADER 16
 
 typedef struct {
@@ -92,14 +96,14 @@ read_ahead_peek (ReadAhead *ra, guint64 off, gsize n, gsize extra)
 /* Reads the top-level box header at pos.  Returns FALSE if the header is not
  * all on disk yet; *damaged is set if it can never be valid. */
 static gboolean
-read_top_header (ReadAhead *ra, guint64 pos, BoxHeader *hdr, gboolean *damaged)
+read_top_header (ReadAhead *ra, guint64 pos, gsize extra, BoxHeader *hdr, gboolean *damaged)
 {
   const Source *src = ra->src;
   *damaged = FALSE;
   if (pos >= src->size || src->size - pos < 8)
     return FALSE;
   gsize avail = MIN (src->size - pos, 16);
-  const guint8 *buf = read_ahead_peek (ra, pos, avail, 0);
+  const guint8 *buf = read_ahead_peek (ra, pos, avail, extra);
   if (!buf)
     return FALSE;
   ByteReader r;
@@ -162,7 +166,16 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
 
     BoxHeader h;
     gboolean damaged;
-    if (!read_top_header (&ra, st->pos, &h, &damaged)) {
+    /* Where an mdat ended a moof is expected; read it with its header, if
+     * it is on disk whole: a growing file's incomplete moof is not read
+     * again on every look. */
+    gsize extra = 0;
+    guint64 guess = 0;
+    for (guint i = 0; i < G_N_ELEMENTS (st->recent_moofs); i++)
+      guess = MAX (guess, st->recent_moofs[i]);
+    if (st->moof_expected && guess >= 16 && st->pos <= src->size && src->size - st->pos >= guess + NEXT_HEADER)
+      extra = guess + NEXT_HEADER - 16;
+    if (!read_top_header (&ra, st->pos, extra, &h, &damaged)) {
       if (damaged)
         recording_fail (rec, "damaged box header at %" G_GUINT64_FORMAT, st->pos);
       break;
@@ -208,11 +221,13 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
         }
         if (!fmp4_parse_moof (st, rec, r, st->pos))
           break;
+        st->recent_moofs[st->n_moofs++ % G_N_ELEMENTS (st->recent_moofs)] = (guint32) h.size;
       }
     } else if (h.type == FOURCC ('m', 'd', 'a', 't') && st->phase == PHASE_HEAD) {
       recording_fail (rec, "mdat before the moov: not a fragmented recording");
       break;
     }
+    st->moof_expected = h.type == FOURCC ('m', 'd', 'a', 't');
     st->pos = end;
   }
   read_ahead_clear (&ra);
@@ -228,7 +243,7 @@ fmp4_probe (const Source *src)
   for (int boxes = 0; boxes < 16; boxes++) {
     BoxHeader h;
     gboolean damaged;
-    if (!read_top_header (&ra, pos, &h, &damaged))
+    if (!read_top_header (&ra, pos, 0, &h, &damaged))
       return damaged || src->size - pos >= 16 ? PROBE_NO : PROBE_NEED_MORE;
     if (pos == 0 && h.type != FOURCC ('f', 't', 'y', 'p') && h.type != FOURCC ('s', 't', 'y', 'p'))
       return PROBE_NO;

@@ -29,40 +29,46 @@ fmp4_find_track (Fmp4State *st, guint32 id)
 }
 
 static gint
-compare_pending (gconstpointer a, gconstpointer b)
+compare_pending (gconstpointer a, gconstpointer b, gpointer unused)
 {
+  (void) unused;
   const PendingSample *x = a, *y = b;
   return x->source_offset < y->source_offset ? -1 : x->source_offset > y->source_offset;
 }
 
-/* Sorts samples by their data offset (payload order is source order) and
- * queues them behind the pending ones; overlapping data is damage. */
 gboolean
-fmp4_queue_in_source_order (Fmp4State *st, Recording *rec, GArray *samples, const char *where)
+fmp4_sort_pending (Fmp4State *st, guint first)
 {
-  g_array_sort (samples, compare_pending);   /* stable */
-  for (guint i = 1; i < samples->len; i++) {
-    PendingSample *p = &g_array_index (samples, PendingSample, i - 1);
-    if (p->source_offset + p->info.size > g_array_index (samples, PendingSample, i).source_offset) {
-      recording_fail (rec, "%s has overlapping sample data", where);
+  guint n = st->pending->len - first;
+  if (n < 2)
+    return TRUE;
+  PendingSample *s = (PendingSample *) st->pending->data + first;
+  gboolean sorted = TRUE;
+  for (guint i = 1; i < n && sorted; i++)
+    sorted = s[i - 1].source_offset <= s[i].source_offset;
+  /* Writers put trafs in data order, so this is rare; stable, so samples of
+   * size 0 at one offset keep their decode order. */
+  if (!sorted)
+    g_qsort_with_data (s, (gint) n, sizeof *s, compare_pending, NULL);
+  for (guint i = 1; i < n; i++)
+    if (s[i - 1].source_offset + s[i - 1].info.size > s[i].source_offset)
       return FALSE;
-    }
-  }
-  g_array_append_vals (st->pending, samples->data, samples->len);
   return TRUE;
 }
 
+/* A moof's samples are parsed straight onto the end of the pending queue. */
 typedef struct {
   guint64 moof_start;
   guint64 previous_traf_end;     /* implicit base of the next traf */
-  GArray *samples;               /* PendingSample of this moof */
+  GArray *samples;               /* the pending queue */
+  guint first;                   /* where this moof's samples begin in it */
 } MoofContext;
 
 static gboolean
 parse_trun (ByteReader r, MoofContext *mc, Fmp4Track *ft, guint64 base, guint64 *data_pos,
             gboolean first_trun, const guint32 defaults[4], Recording *rec)
 {
-  guint8 version;
+  guint8 version;   /* 0 or 1: offsets are read as signed either way */
   guint32 flags, count, first_flags = 0;
   guint32 data_offset = 0;
   if (!full_box_header_read (&r, &version, &flags) || !byte_reader_u32 (&r, &count) ||
@@ -83,10 +89,14 @@ parse_trun (ByteReader r, MoofContext *mc, Fmp4Track *ft, guint64 base, guint64 
   guint per_sample = 4 * (!!(flags & TRUN_DURATION) + !!(flags & TRUN_SIZE) + !!(flags & TRUN_FLAGS) +
                           !!(flags & TRUN_COMPOSITION));
   if ((per_sample && count > byte_reader_remaining (&r) / per_sample) ||
-      count > MAX_SAMPLES_PER_MOOF - mc->samples->len) {
+      count > MAX_SAMPLES_PER_MOOF - (mc->samples->len - mc->first)) {
     recording_fail (rec, "a trun claims %u samples, more than it can hold", count);
     return FALSE;
   }
+  /* Room for them all at once; on failure the caller drops the moof's samples. */
+  guint at = mc->samples->len;
+  g_array_set_size (mc->samples, at + count);
+  PendingSample *out = &g_array_index (mc->samples, PendingSample, at);
   for (guint32 i = 0; i < count; i++) {
     guint32 duration = defaults[0], size = defaults[1], sflags = defaults[2], cts = 0;
     if (i == 0 && (flags & TRUN_FIRST_FLAGS))
@@ -98,7 +108,7 @@ parse_trun (ByteReader r, MoofContext *mc, Fmp4Track *ft, guint64 base, guint64 
       return FALSE;
     if (pos > G_MAXUINT64 - size)
       return FALSE;
-    PendingSample ps = {
+    out[i] = (PendingSample) {
       .source_offset = pos,
       .track = ft,
       .info = {
@@ -111,8 +121,6 @@ parse_trun (ByteReader r, MoofContext *mc, Fmp4Track *ft, guint64 base, guint64 
         .description_index = defaults[3],
       },
     };
-    (void) version;
-    g_array_append_val (mc->samples, ps);
     pos += size;
   }
   *data_pos = pos;
@@ -205,8 +213,8 @@ parse_traf (Fmp4State *st, Recording *rec, ByteReader traf, MoofContext *mc)
 gboolean
 fmp4_parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_start)
 {
-  MoofContext mc = { .moof_start = moof_start, .previous_traf_end = moof_start };
-  mc.samples = g_array_new (FALSE, FALSE, sizeof (PendingSample));
+  MoofContext mc = { .moof_start = moof_start, .previous_traf_end = moof_start, .samples = st->pending,
+                     .first = st->pending->len };
   BoxHeader h;
   ByteReader b;
   gboolean ok = TRUE;
@@ -221,24 +229,23 @@ fmp4_parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_st
     /* Every sample costs table space, but one of size 0 costs no payload:
      * bound a moof's samples by the bytes it and its data take, so a small
      * file cannot claim millions of empty samples. */
+    guint n = mc.samples->len - mc.first;
     guint64 data = 0;
-    for (guint i = 0; i < mc.samples->len; i++)
+    for (guint i = mc.first; i < mc.samples->len; i++)
       data += g_array_index (mc.samples, PendingSample, i).info.size;
     guint64 budget = MOOF_FREE_SAMPLES + moof.len + data;
-    if (mc.samples->len > budget) {
+    if (n > budget) {
       recording_fail (rec, "moof at %" G_GUINT64_FORMAT " claims %u samples for %" G_GUINT64_FORMAT " bytes",
-                      moof_start, mc.samples->len, moof.len + data);
+                      moof_start, n, moof.len + data);
+      ok = FALSE;
+    } else if (!fmp4_sort_pending (st, mc.first)) {
+      recording_fail (rec, "moof at %" G_GUINT64_FORMAT " has overlapping sample data", moof_start);
       ok = FALSE;
     }
-  }
-  if (ok) {
-    g_autofree char *where = g_strdup_printf ("moof at %" G_GUINT64_FORMAT, moof_start);
-    ok = fmp4_queue_in_source_order (st, rec, mc.samples, where);
   } else if (!rec->failed) {
     recording_fail (rec, "malformed moof at %" G_GUINT64_FORMAT, moof_start);
   }
-  g_array_unref (mc.samples);
+  if (!ok)
+    g_array_set_size (st->pending, mc.first);
   return ok;
 }
-
-/* Appends the pending samples whose bytes are all on disk, in source order. */

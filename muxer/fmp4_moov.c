@@ -204,10 +204,10 @@ fmp4_parse_moov (Fmp4State *st, Recording *rec, ByteReader moov)
     PendingSample *ps = &g_array_index (st->pending, PendingSample, i);
     ps->track = &g_array_index (st->tracks, Fmp4Track, GPOINTER_TO_UINT (ps->track) - 1);
   }
-  g_autoptr (GArray) samples = g_array_copy (st->pending);
-  g_array_set_size (st->pending, 0);
-  if (!fmp4_queue_in_source_order (st, rec, samples, "the moov's samples"))
+  if (!fmp4_sort_pending (st, 0)) {
+    recording_fail (rec, "the moov's samples have overlapping data");
     return FALSE;
+  }
   r = mvex;
   while (byte_reader_remaining (&r) > 0) {
     guint32 id, sdi, duration, size, sflags;

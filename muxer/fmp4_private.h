@@ -35,6 +35,9 @@ typedef enum { PHASE_HEAD, PHASE_FRAGMENTS, PHASE_TAIL } Phase;
 typedef struct {
   Phase phase;
   guint64 pos;                   /* next top-level box */
+  guint32 recent_moofs[16];      /* sizes of the last moofs, to read the next with its header */
+  guint64 n_moofs;
+  gboolean moof_expected;        /* pos is just past an mdat */
   GArray *tracks;                /* Fmp4Track */
   GArray *hidden_trex;           /* Fmp4Track (track NULL): trex of tracks not shown */
   GArray *pending;               /* PendingSample, in source order */
@@ -47,8 +50,9 @@ typedef struct {
 Fmp4Track *fmp4_find_track (Fmp4State *st, guint32 id);
 gboolean fmp4_parse_moov (Fmp4State *st, Recording *rec, ByteReader moov);
 gboolean fmp4_parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_start);
-/* Sorts samples by data offset (payload order is source order) and queues
- * them behind the pending ones; overlapping data stops the recording. */
-gboolean fmp4_queue_in_source_order (Fmp4State *st, Recording *rec, GArray *samples, const char *where);
+/* Puts the pending samples from index first on (one moof's, or the moov's)
+ * in data offset order: payload order is source order.  FALSE if two of
+ * them overlap, which is damage. */
+gboolean fmp4_sort_pending (Fmp4State *st, guint first);
 
 G_END_DECLS

@@ -30,6 +30,15 @@ sample_table_clear (SampleTable *t)
   g_clear_pointer (&t->chunk_runs, g_array_unref);
 }
 
+/* g_array_append_val without its per-element copy call: appending is most
+ * of what indexing a sample costs. */
+#define PUSH(array, type, ...)                                  \
+  G_STMT_START {                                                \
+    GArray *a_ = (array);                                       \
+    g_array_set_size (a_, a_->len + 1);                         \
+    g_array_index (a_, type, a_->len - 1) = (type) __VA_ARGS__; \
+  } G_STMT_END
+
 /* The last chunk is complete once another begins: it joins the stsc runs. */
 static void
 close_chunk (SampleTable *t, const Chunk *c)
@@ -38,7 +47,7 @@ close_chunk (SampleTable *t, const Chunk *c)
   if (r && r->samples == c->count && r->description_index == c->description_index)
     return;
   ChunkRun run = { t->chunks->len - 1, c->count, c->description_index };
-  g_array_append_val (t->chunk_runs, run);
+  PUSH (t->chunk_runs, ChunkRun, run);
 }
 
 void
@@ -47,7 +56,7 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
   guint32 index = t->count;
 
   g_return_if_fail (t->count < G_MAXUINT32);
-  g_array_append_val (t->sizes, s->size);
+  PUSH (t->sizes, guint32, s->size);
   if (index > 0 && t->first_other_size == G_MAXUINT32 && s->size != g_array_index (t->sizes, guint32, 0))
     t->first_other_size = index;
 
@@ -55,13 +64,13 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
   if (d && d->delta == s->duration)
     d->count++;
   else
-    g_array_append_val (t->durations, ((DurationRun) { 1, s->duration }));
+    PUSH (t->durations, DurationRun, { 1, s->duration });
 
   OffsetRun *o = t->offsets->len ? &g_array_index (t->offsets, OffsetRun, t->offsets->len - 1) : NULL;
   if (o && o->offset == s->composition_offset)
     o->count++;
   else
-    g_array_append_val (t->offsets, ((OffsetRun) { 1, s->composition_offset }));
+    PUSH (t->offsets, OffsetRun, { 1, s->composition_offset });
   if (s->composition_offset != 0 && t->first_offset == G_MAXUINT32)
     t->first_offset = index;
   if (s->composition_offset < 0 && t->first_negative_offset == G_MAXUINT32)
@@ -71,9 +80,9 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
     /* First non-sync sample: from now on the sync samples are listed. */
     t->all_sync = FALSE;
     for (guint32 i = 0; i < index; i++)
-      g_array_append_val (t->syncs, i);
+      PUSH (t->syncs, guint32, i);
   } else if (s->sync && !t->all_sync) {
-    g_array_append_val (t->syncs, index);
+    PUSH (t->syncs, guint32, index);
   }
 
   Chunk *c = t->chunks->len ? &g_array_index (t->chunks, Chunk, t->chunks->len - 1) : NULL;
@@ -82,7 +91,7 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
   } else {
     if (c)
       close_chunk (t, c);
-    g_array_append_val (t->chunks, ((Chunk) { s->payload_offset, index, 1, s->description_index }));
+    PUSH (t->chunks, Chunk, { s->payload_offset, index, 1, s->description_index });
   }
 
   t->count++;
@@ -222,13 +231,6 @@ sample_table_bytes (const SampleTable *t, guint32 n)
   for (guint32 i = 0; i < n; i++)
     total += sizes[i];
   return total;
-}
-
-guint64
-sample_table_moov_bytes (const SampleTable *t)
-{
-  return 8ull * t->durations->len + 8ull * t->offsets->len + 4ull * t->syncs->len + 4ull * t->count +
-         12ull * (t->chunk_runs->len + (t->chunks->len > 0)) + 8ull * t->chunks->len;
 }
 
 gsize

@@ -87,7 +87,12 @@ gboolean sample_table_has_offsets (const SampleTable *t, guint32 n, gboolean *ne
 guint32 sample_table_constant_size (const SampleTable *t, guint32 n);
 guint64 sample_table_bytes (const SampleTable *t, guint32 n);
 /* The bytes its tables take in a moov of all its samples, at most. */
-guint64 sample_table_moov_bytes (const SampleTable *t);
+static inline guint64
+sample_table_moov_bytes (const SampleTable *t)
+{
+  return 8ull * t->durations->len + 8ull * t->offsets->len + 4ull * t->syncs->len + 4ull * t->count +
+         12ull * (t->chunk_runs->len + (t->chunks->len > 0)) + 8ull * t->chunks->len;
+}
 /* Resident bytes, for memory accounting. */
 gsize sample_table_memory (const SampleTable *t);
 

@@ -6,7 +6,7 @@
 static const guint8 seq[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09 };
 
 /* Every fixed-width read succeeds with exactly its width left and fails,
- * leaving the cursor where it was, with any fewer. */
+ * leaving the cursor where it was and the value 0, with any fewer. */
 static void
 test_reader_fixed_width_bounds (void)
 {
@@ -19,16 +19,17 @@ test_reader_fixed_width_bounds (void)
       guint64 v = 0xdeadbeef;
       gboolean ok;
       switch (width) {
-      case 1: { guint8 x = 0xaa; ok = byte_reader_u8 (&r, &x); if (ok) v = x; else g_assert_cmpuint (x, ==, 0xaa); break; }
-      case 2: { guint16 x = 0xaaaa; ok = byte_reader_u16 (&r, &x); if (ok) v = x; else g_assert_cmpuint (x, ==, 0xaaaa); break; }
-      case 3: { guint32 x = 0xaaaa; ok = byte_reader_u24 (&r, &x); if (ok) v = x; else g_assert_cmpuint (x, ==, 0xaaaa); break; }
-      case 4: { guint32 x = 0xaaaa; ok = byte_reader_u32 (&r, &x); if (ok) v = x; else g_assert_cmpuint (x, ==, 0xaaaa); break; }
+      case 1: { guint8 x = 0xaa; ok = byte_reader_u8 (&r, &x); if (ok) v = x; else g_assert_cmpuint (x, ==, 0); break; }
+      case 2: { guint16 x = 0xaaaa; ok = byte_reader_u16 (&r, &x); if (ok) v = x; else g_assert_cmpuint (x, ==, 0); break; }
+      case 3: { guint32 x = 0xaaaa; ok = byte_reader_u24 (&r, &x); if (ok) v = x; else g_assert_cmpuint (x, ==, 0); break; }
+      case 4: { guint32 x = 0xaaaa; ok = byte_reader_u32 (&r, &x); if (ok) v = x; else g_assert_cmpuint (x, ==, 0); break; }
       case 8: ok = byte_reader_u64 (&r, &v); break;
       default: ok = byte_reader_uint_n (&r, width, &v); break;
       }
       if (avail < width) {
         g_assert_false (ok);
         g_assert_cmpuint (r.pos, ==, before);
+        g_assert_cmpuint (v, ==, width > 4 ? 0 : 0xdeadbeef);
       } else {
         g_assert_true (ok);
         g_assert_cmpuint (r.pos, ==, sizeof seq);
@@ -65,7 +66,7 @@ test_reader_uint_n_rejects_widths_0_and_9 (void)
   guint64 v = 7;
   g_assert_false (byte_reader_uint_n (&r, 0, &v));
   g_assert_false (byte_reader_uint_n (&r, 9, &v));
-  g_assert_cmpuint (v, ==, 7);
+  g_assert_cmpuint (v, ==, 0);
   g_assert_cmpuint (r.pos, ==, 0);
 }
 
