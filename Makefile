@@ -38,7 +38,7 @@ $(BUILD)/fs/%.o: CFLAGS += -DG_LOG_DOMAIN=\"livemp4fs\"
 $(BUILD)/muxer/%.o: CFLAGS += -DG_LOG_DOMAIN=\"livemp4\"
 $(BUILD)/tools/%.o: CFLAGS += -DG_LOG_DOMAIN=\"livemp4\"
 
-$(BUILD)/%.o: %.c $(wildcard muxer/*.h fs/*.h tests/unit/*.h)
+$(BUILD)/%.o: %.c $(wildcard muxer/*.h fs/*.h tests/unit/*.h tests/fuzz/*.h tests/fuzz/fuzz-writer.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

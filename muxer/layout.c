@@ -18,8 +18,9 @@ write_ftyp (ByteWriter *w)
   box_end (w, box);
 }
 
-/* Writes ftyp, moov and the mdat header, and moves the chunk offsets past
- * them.  FALSE if an offset then no longer fits stco. */
+/* Writes ftyp, moov, free (to align the payload) and the mdat header, and
+ * moves the chunk offsets past them.  FALSE if an offset then no longer fits
+ * stco. */
 static gboolean
 write_header (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w, Moov *moov)
 {
@@ -27,7 +28,23 @@ write_header (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w
   write_ftyp (w);
   if (!moov_build (rec, snap, co64, w, moov))
     g_critical ("%s: the moov of %" G_GUINT64_FORMAT " samples reaches 4 GiB", rec->name, snapshot_samples (snap));
-  if (snap->payload_len > G_MAXUINT32 - 8) {
+  gboolean large_mdat = snap->payload_len > G_MAXUINT32 - 8;
+  if (rec->extents->len) {
+    /* A free box puts the payload at the source's offset modulo a page, so
+     * every page of it is a page of the source: the kernel splices whole
+     * pages instead of copying pieces of two. */
+    const Extent *first = &g_array_index (rec->extents, Extent, 0);
+    guint64 body = byte_writer_total_len (w) + (large_mdat ? 16 : 8);
+    guint64 pad = (first->source_offset - first->payload_offset - body) % RECORDING_PAGE;
+    if (pad > 0 && pad < 8)
+      pad += RECORDING_PAGE;
+    if (pad > 0) {
+      gsize free = box_begin (w, FOURCC ('f', 'r', 'e', 'e'));
+      byte_writer_zeros (w, pad - 8);
+      box_end (w, free);
+    }
+  }
+  if (large_mdat) {
     byte_writer_u32 (w, 1);
     byte_writer_u32 (w, FOURCC ('m', 'd', 'a', 't'));
     byte_writer_u64 (w, snap->payload_len + 16);

@@ -1,10 +1,12 @@
-/* layout.h — the virtual file of one snapshot: ftyp | moov | mdat header | payload.
+/* layout.h — the virtual file of one snapshot: ftyp | moov | free | mdat header | payload.
  *
  * The header is built once and shared (refcounted) by every handle on the
  * snapshot.  It is kept as its box structure only: the sample tables inside
  * it are produced from the recording's tables when read (moov.h), so a
  * layout costs the same to build and to keep whatever the recording's
- * length.  layout_read() maps a byte range of the virtual file to pieces:
+ * length.  The free box puts the payload on the source's page boundaries
+ * (a virtual offset and the source offset it maps to are equal modulo a
+ * page).  layout_read() maps a byte range of the virtual file to pieces:
  * header bytes, or extents of the source file to be read (or spliced) from
  * its descriptor.
  */

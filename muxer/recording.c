@@ -131,8 +131,8 @@ recording_add_track (Recording *rec)
 }
 
 /* The largest run of source bytes between two samples that is carried in
- * the payload rather than starting a new extent. */
-#define EXTENT_MAX_GAP 4096
+ * the payload rather than starting a new extent; at least a page. */
+#define EXTENT_MAX_GAP RECORDING_PAGE
 
 gboolean
 recording_append_sample (Recording *rec, Track *track, guint64 source_offset, const SampleInfo *info)
@@ -171,15 +171,23 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
   /* A small gap between samples (a moof, a Matroska block header) is kept
    * in the payload as bytes no sample refers to: one extent then spans many
    * fragments or frames, and a read of the virtual file is one read of the
-   * source.  The payload never holds more than the source does. */
+   * source.  A later extent starts with as many of the gap's last bytes as
+   * keep every extent at the same distance from the source, modulo a page,
+   * so the layout can put the whole payload on the source's page boundaries.
+   * The payload never holds more than the source does. */
   SampleInfo s = *info;
   guint64 gap = last ? source_offset - last_end : 0;
   if (last && gap <= EXTENT_MAX_GAP) {
     last->length += gap + info->size;
   } else {
     gap = 0;
-    if (info->size > 0)
-      g_array_append_val (rec->extents, ((Extent) { source_offset, rec->payload_len, info->size }));
+    if (info->size > 0) {
+      if (last) {
+        const Extent *first = &g_array_index (rec->extents, Extent, 0);
+        gap = (source_offset - rec->payload_len - (first->source_offset - first->payload_offset)) % RECORDING_PAGE;
+      }
+      g_array_append_val (rec->extents, ((Extent) { source_offset - gap, rec->payload_len, gap + info->size }));
+    }
   }
   s.payload_offset = rec->payload_len + gap;
 

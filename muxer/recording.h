@@ -19,6 +19,8 @@ G_BEGIN_DECLS
 #define RECORDING_MAX_TRACKS 64
 #define RECORDING_MAX_SAMPLES (100u * 1000 * 1000)
 #define RECORDING_MAX_HEADER_BOX (64u * 1024 * 1024)  /* moov, moof, EBML header elements */
+/* The payload keeps the source's page alignment (layout.h). */
+#define RECORDING_PAGE 4096u
 /* The sample tables in the synthesised moov, which must stay below 4 GiB. */
 #define RECORDING_MAX_MOOV_TABLES (3ull << 30)
 
@@ -44,6 +46,8 @@ typedef struct {
   SampleTable table;
 } Track;
 
+/* Source bytes in the payload.  source_offset - payload_offset is the same
+ * for every extent of a recording, modulo RECORDING_PAGE. */
 typedef struct {
   guint64 source_offset;
   guint64 payload_offset;

@@ -343,14 +343,18 @@ check_layout (Recording *rec, Snapshot *snap, const guint8 *data, gsize size, Fu
   g_array_unref (pieces);
   g_byte_array_unref (header);
 
-  /* Top level: ftyp, moov, mdat, tiling the file. */
+  /* Top level: ftyp, moov, a free box where the payload needs it to be
+   * aligned, mdat, tiling the file. */
   Span whole = { file, l->size }, body, moov = { 0 };
   guint64 off = 0, start, mdat_body = 0, mdat_end = 0;
   guint32 type;
-  int n_box = 0;
+  guint n_box = 0;
   while (next_box (whole, &off, &type, &body, &start)) {
-    static const guint32 order[] = { FOURCC ('f', 't', 'y', 'p'), FOURCC ('m', 'o', 'o', 'v'), FOURCC ('m', 'd', 'a', 't') };
-    FUZZ_CHECK (n_box < 3 && type == order[n_box], "unexpected top-level box %d", n_box);
+    static const guint32 order[] = { FOURCC ('f', 't', 'y', 'p'), FOURCC ('m', 'o', 'o', 'v'), FOURCC ('f', 'r', 'e', 'e'),
+                                     FOURCC ('m', 'd', 'a', 't') };
+    if (n_box == 2 && type != order[2])
+      n_box++;
+    FUZZ_CHECK (n_box < G_N_ELEMENTS (order) && type == order[n_box], "unexpected top-level box %u", n_box);
     if (type == FOURCC ('m', 'o', 'o', 'v'))
       moov = body;
     if (type == FOURCC ('m', 'd', 'a', 't')) {
@@ -360,7 +364,7 @@ check_layout (Recording *rec, Snapshot *snap, const guint8 *data, gsize size, Fu
     }
     n_box++;
   }
-  FUZZ_CHECK (n_box == 3 && off == l->size, "%d top-level boxes", n_box);
+  FUZZ_CHECK (n_box == 4 && off == l->size, "top-level boxes end at %u", n_box);
 
   /* moov: mvhd, then, once any track has samples, one trak per track whose
    * sample entry is known, in track order (empty ones too, so streams keep
@@ -395,6 +399,8 @@ check_layout (Recording *rec, Snapshot *snap, const guint8 *data, gsize size, Fu
   for (guint k = 0; k < rec->extents->len && p < snap->payload_len; k++) {
     const Extent *e = &g_array_index (rec->extents, Extent, k);
     guint64 n = MIN (e->length, snap->payload_len - p);
+    FUZZ_CHECK ((mdat_body + e->payload_offset) % RECORDING_PAGE == e->source_offset % RECORDING_PAGE,
+                "extent %u is off the source's page boundaries", k);
     FUZZ_CHECK (memcmp (file + mdat_body + p, data + e->source_offset, n) == 0, "payload bytes of extent %u", k);
     p += n;
   }

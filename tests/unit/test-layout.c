@@ -342,14 +342,18 @@ test_header_structure (void)
   g_assert_cmphex (box.type, ==, FOURCC ('f', 't', 'y', 'p'));
   g_assert_true (byte_reader_box (&r, &box, &body));
   g_assert_cmphex (box.type, ==, FOURCC ('m', 'o', 'o', 'v'));
-  /* What is left is the mdat header; the mdat runs to the end of the file. */
+  ByteReader mvex;
+  g_assert_false (find_box (body, FOURCC ('m', 'v', 'e', 'x'), &mvex));
+  /* Then a free box that aligns the payload, and the mdat header; the mdat
+   * runs to the end of the file. */
+  g_assert_true (byte_reader_box (&r, &box, &body));
+  g_assert_cmphex (box.type, ==, FOURCC ('f', 'r', 'e', 'e'));
   g_assert_cmpuint (byte_reader_remaining (&r), ==, 8);
   g_assert_true (box_header_read (&r, &box));
   g_assert_cmphex (box.type, ==, FOURCC ('m', 'd', 'a', 't'));
   g_assert_cmpuint (box.size, ==, 8 + rec->payload_len);
+  g_assert_cmpuint (l->header_len % RECORDING_PAGE, ==, first % RECORDING_PAGE);
   g_assert_cmpuint (l->n_tracks, ==, 2);
-  ByteReader mvex;
-  g_assert_false (find_box (body, FOURCC ('m', 'v', 'e', 'x'), &mvex));
   fb_clear (&b);
 }
 
@@ -625,7 +629,8 @@ test_snapshots_pinned_inside_runs (void)
 }
 
 /* A layout keeps the header's box structure, not its tables: what it
- * stores is the same for a recording of two fragments and of two hundred. */
+ * stores (but for the free box that aligns the payload) is the same for a
+ * recording of two fragments and of two hundred. */
 static void
 test_layout_stores_no_tables (void)
 {
@@ -643,7 +648,15 @@ test_layout_stores_no_tables (void)
     g_autoptr (Recording) rec = fb_index (fb_data (&b), fb_len (&b));
     g_assert_cmpuint (rec->total_samples, ==, 6 * fragments[run]);
     g_autoptr (Layout) l = layout_of (rec);
+    /* Less the free box, whose size depends on the header's. */
+    g_autoptr (GBytes) header = layout_header (l);
+    ByteReader top, body;
+    BoxHeader box;
+    byte_reader_init (&top, g_bytes_get_data (header, NULL), l->header_len);
     stored[run] = g_bytes_get_size (l->stored);
+    while (byte_reader_remaining (&top) > 8 && byte_reader_box (&top, &box, &body))
+      if (box.type == FOURCC ('f', 'r', 'e', 'e'))
+        stored[run] -= box.size;
     tables[run] = l->tables->len;
     g_autoptr (GByteArray) file = read_all (l, fb_data (&b));
     assert_moov_matches (l, &b, file);
@@ -651,6 +664,41 @@ test_layout_stores_no_tables (void)
   }
   g_assert_cmpuint (stored[0], ==, stored[1]);
   g_assert_cmpuint (tables[0], ==, tables[1]);
+}
+
+/* Fragments far apart in the source (free boxes of more than a page between
+ * them) are separate extents, yet every one lies on the source's page
+ * boundaries in the virtual file, and the payload holds no more than the
+ * source. */
+static void
+test_payload_on_source_pages (void)
+{
+  static const gsize gaps[] = { 5000, 9001, 4097, 70000 };
+  Fmp4Builder b;
+  fb_init (&b);
+  fb_init_segment (&b, 2);
+  for (guint f = 0; f < N (gaps); f++) {
+    fb_simple_fragment (&b, 1 + f % 2, 9600 * (guint64) f, three, N (three));
+    fb_box (&b, FOURCC ('f', 'r', 'e', 'e'), gaps[f]);
+  }
+  fb_simple_fragment (&b, 1, 9600 * (guint64) N (gaps), three, N (three));
+  g_autoptr (Recording) rec = fb_index (fb_data (&b), fb_len (&b));
+  g_assert_false (rec->failed);
+  g_assert_cmpuint (rec->extents->len, ==, N (gaps) + 1);
+  g_autoptr (Layout) l = layout_of (rec);
+  for (guint k = 0; k < rec->extents->len; k++) {
+    const Extent *e = &g_array_index (rec->extents, Extent, k);
+    g_assert_cmpuint ((l->header_len + e->payload_offset) % RECORDING_PAGE, ==, e->source_offset % RECORDING_PAGE);
+    if (k > 0) {
+      const Extent *p = &g_array_index (rec->extents, Extent, k - 1);
+      g_assert_cmpuint (e->payload_offset, ==, p->payload_offset + p->length);
+      g_assert_cmpuint (e->source_offset, >=, p->source_offset + p->length);
+    }
+  }
+  g_assert_cmpuint (rec->payload_len, <=, fb_len (&b));
+  g_autoptr (GByteArray) file = read_all (l, fb_data (&b));
+  assert_moov_matches (l, &b, file);
+  fb_clear (&b);
 }
 
 /* The same source bytes give the same virtual file, however they arrived. */
@@ -818,6 +866,7 @@ main (int argc, char **argv)
   g_test_add_func ("/layout/read/every-range", test_read_every_range);
   g_test_add_func ("/layout/read/past-end", test_read_far_past_end);
   g_test_add_func ("/layout/payload-source-order", test_payload_is_source_order);
+  g_test_add_func ("/layout/payload-on-source-pages", test_payload_on_source_pages);
   g_test_add_func ("/layout/moov/tables-point-at-samples", test_moov_tables_point_at_samples);
   g_test_add_func ("/layout/moov/stss-omitted-all-sync", test_stss_omitted_when_all_sync);
   g_test_add_func ("/layout/moov/stss-lists-syncs", test_stss_lists_sync_samples);
