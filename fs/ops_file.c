@@ -19,8 +19,12 @@ ops_init (void *userdata, struct fuse_conn_info *conn)
   (void) userdata;
   if (conn->capable & FUSE_CAP_SPLICE_WRITE)
     conn->want |= FUSE_CAP_SPLICE_WRITE;
-  /* Large reads: the kernel sends up to max_write/page-size pages a read. */
-  conn->max_write = 1 << 20;
+  /* Large reads: the kernel sends up to max_write/page-size pages a read.
+   * libfuse splices a reply only if it fits its pipe with a page to spare
+   * for each piece, and an unprivileged pipe holds at most 1 MiB
+   * (/proc/sys/fs/pipe-max-size): a 1 MiB read would be copied through a
+   * buffer instead.  960 KiB leaves room for 13 pieces. */
+  conn->max_write = (1 << 20) - (64 << 10);
   conn->max_readahead = 1 << 20;
 }
 
