@@ -6,6 +6,7 @@
 # reused when present: a 10 s 160x90 H.264 (B-frames) + 48 kHz AAC fragmented
 # MP4, stream-copied into a 1-hour and a 24-hour recording with ~1 s fragments,
 # and a 70 s 1 Mbit/s one whose fragments feed the many-recordings test.
+# Figure 9 grows a copy of the 24-hour recording in $BENCH_DIR/out (1.3 GB).
 #
 # Environment: BENCH_DIR, BENCH_RUNS (repetitions of the slow figures, default
 # 3; the median is reported), BENCH_LIVE_COUNT (200), BENCH_LIVE_SECONDS (60),
@@ -265,6 +266,26 @@ T_SEQ2_V=$(med $t)
 T_SEQ2_S=$(med $u)
 unmount
 
+# 9. a new snapshot of a growing 24-hour recording: open + first MiB right
+# after a fragment is appended (the daemon indexes the fragment and builds the
+# new snapshot's layout), against the same with nothing appended, on the same
+# live mount (direct I/O: every byte comes from the daemon).
+log "9: open + first MiB after each appended fragment (24 h, live, 21 runs each)"
+GROW_DIR=$OUT/grow
+GROW=$GROW_DIR/rec-24h.mp4
+mkdir -p "$GROW_DIR"
+# A copy of the 24-hour recording cut 30 fragments before its end.
+GROW_START=$(python3 "$REPO/tests/lib/mp4util.py" boxes "$REC" | awk '$3 == "moof" { m[++n] = $1 } END { print m[n - 29] }')
+head -c "$GROW_START" "$REC" >"$GROW"
+mount_at "$GROW_DIR" -o settle=1000000000
+VGROW=$MNT/rec-24h.mp4
+head -c $MIB "$VGROW" >/dev/null
+READ_GROW="dd if=$VGROW of=/dev/null bs=$MIB count=1 status=none"
+T_STILL=$(time_cmd 21 "" "$READ_GROW")
+T_GROW=$(time_cmd 21 "python3 $HERE/append_fragment.py $REC $GROW" "$READ_GROW")
+unmount
+rm -rf "$GROW_DIR"
+
 # 8. many recordings growing at once
 log "8: $LIVE_COUNT recordings growing at ~1 Mbit/s for $LIVE_SECONDS s"
 rm -rf "$LIVE"
@@ -340,6 +361,8 @@ r7=$(ratio "$T_REMUX" "$T_EXPORT")
 row "7. livemp4 export (24 h)" "$(sec "$T_EXPORT")" "remux $(sec "$T_REMUX")" "${r7}x" ">=3x" "$(verdict "$r7" ">=" 3)"
 row "8. daemon CPU, $LIVE_COUNT growing" "$CPU_PCT %" "$LIVE_COUNT x $LIVE_MBIT Mbit/s, $LIVE_SECONDS s" "-" "<10%" "$(verdict "$CPU_PCT" "<" 10)"
 row "   valid virtual files" "$((LIVE_COUNT - BAD))/$LIVE_COUNT" "ffprobe all, demux every 20th" "-" "all" "$( ((BAD == 0)) && echo met || echo MISSED)"
+r9=$(ratio "$T_GROW" "$T_STILL")
+row "9. open+read 1 MiB, fragment added" "$(ms "$T_GROW")" "unchanged $(ms "$T_STILL")" "${r9}x" "-" "-"
 
 echo
 echo "livemp4fs benchmarks — $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, load $LOAD_START at start, $LOAD_END at end"
