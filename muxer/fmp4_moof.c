@@ -93,6 +93,10 @@ parse_trun (ByteReader r, MoofContext *mc, Fmp4Track *ft, guint64 base, guint64 
     recording_fail (rec, "a trun claims %u samples, more than it can hold", count);
     return FALSE;
   }
+  if (count == 0) {
+    *data_pos = pos;
+    return TRUE;
+  }
   /* Room for them all at once; on failure the caller drops the moof's samples. */
   guint at = mc->samples->len;
   g_array_set_size (mc->samples, at + count);

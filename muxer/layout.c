@@ -29,10 +29,11 @@ write_header (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w
   if (!moov_build (rec, snap, co64, w, moov))
     g_critical ("%s: the moov of %" G_GUINT64_FORMAT " samples reaches 4 GiB", rec->name, snapshot_samples (snap));
   gboolean large_mdat = snap->payload_len > G_MAXUINT32 - 8;
-  if (rec->extents->len) {
+  if (snap->payload_len > 0) {
     /* A free box puts the payload at the source's offset modulo a page, so
      * every page of it is a page of the source: the kernel splices whole
-     * pages instead of copying pieces of two. */
+     * pages instead of copying pieces of two.  (The first extent exists as
+     * soon as there is payload, and never moves.) */
     const Extent *first = &g_array_index (rec->extents, Extent, 0);
     guint64 body = byte_writer_total_len (w) + (large_mdat ? 16 : 8);
     guint64 pad = (first->source_offset - first->payload_offset - body) % RECORDING_PAGE;
