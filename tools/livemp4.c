@@ -109,7 +109,16 @@ cmd_export (const char *src_path, const char *out_path)
   /* In steps, so that no more than a step of the header is in memory. */
   for (guint64 pos = 0; ok && pos < layout->size;) {
     g_array_set_size (pieces, 0);
-    pos += layout_read (layout, pos, 64 << 20, pieces, header);
+    gsize got = layout_read (layout, pos, 64 << 20, pieces, header);
+    if (got == 0) {
+      /* Never expected: the extents cover the payload.  No endless loop if not. */
+      fprintf (stderr, "livemp4: %s: nothing to read at %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes\n",
+               src_path, pos, layout->size);
+      ok = FALSE;
+      errno = EIO;
+      break;
+    }
+    pos += got;
     for (guint i = 0; i < pieces->len && ok; i++) {
       LayoutPiece *p = &g_array_index (pieces, LayoutPiece, i);
       ok = p->data ? write_all (out, p->data, p->len) : copy_range (in, p->source_offset, p->len, out);
