@@ -89,7 +89,8 @@ ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fi
     return;
   }
   g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
-  g_autoptr (GByteArray) header = g_byte_array_new ();
+  /* Only a read of the header needs memory of its own. */
+  g_autoptr (GByteArray) header = (guint64) off < h->layout->header_len ? g_byte_array_new () : NULL;
   gsize total = layout_read (h->layout, (guint64) off, size, pieces, header);
   if (total == 0) {
     fuse_reply_buf (req, NULL, 0);

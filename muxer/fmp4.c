@@ -170,11 +170,13 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
      * it is on disk whole: a growing file's incomplete moof is not read
      * again on every look. */
     gsize extra = 0;
-    guint64 guess = 0;
-    for (guint i = 0; i < G_N_ELEMENTS (st->recent_moofs); i++)
-      guess = MAX (guess, st->recent_moofs[i]);
-    if (st->moof_expected && guess >= 16 && st->pos <= src->size && src->size - st->pos >= guess + NEXT_HEADER)
-      extra = guess + NEXT_HEADER - 16;
+    if (st->moof_expected) {
+      guint64 guess = 0;
+      for (guint i = 0; i < G_N_ELEMENTS (st->recent_moofs); i++)
+        guess = MAX (guess, st->recent_moofs[i]);
+      if (guess >= 16 && st->pos <= src->size && src->size - st->pos >= guess + NEXT_HEADER)
+        extra = guess + NEXT_HEADER - 16;
+    }
     if (!read_top_header (&ra, st->pos, extra, &h, &damaged)) {
       if (damaged)
         recording_fail (rec, "damaged box header at %" G_GUINT64_FORMAT, st->pos);

@@ -34,9 +34,8 @@ write_header (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w
      * every page of it is a page of the source: the kernel splices whole
      * pages instead of copying pieces of two.  (The first extent exists as
      * soon as there is payload, and never moves.) */
-    const Extent *first = &g_array_index (rec->extents, Extent, 0);
     guint64 body = byte_writer_total_len (w) + (large_mdat ? 16 : 8);
-    guint64 pad = (first->source_offset - first->payload_offset - body) % RECORDING_PAGE;
+    guint64 pad = (recording_payload_phase (rec) - body) % RECORDING_PAGE;
     if (pad > 0 && pad < 8)
       pad += RECORDING_PAGE;
     if (pad > 0) {
@@ -176,6 +175,7 @@ layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces, GByteArr
     return 0;   /* never an empty piece */
   len = MIN (len, layout->size - offset);
   gsize done = 0;
+  g_return_val_if_fail (header != NULL || offset >= layout->header_len, 0);
   Recording *rec = layout->rec;
   g_rw_lock_reader_lock (&rec->lock);
 

@@ -45,7 +45,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Layout, layout_unref)
 /* Appends to pieces (LayoutPiece) the parts of [offset, offset + len) that lie
  * inside the file; returns the number of bytes they cover.  Header bytes are
  * produced into header (resized to hold them), which the header piece points
- * into. */
+ * into; header may be NULL for a range past the header. */
 gsize layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces, GByteArray *header);
 /* The whole header, made at once (tests, small files). */
 GBytes *layout_header (Layout *layout);

@@ -130,6 +130,15 @@ recording_add_track (Recording *rec)
   return t;
 }
 
+guint64
+recording_payload_phase (Recording *rec)
+{
+  if (!rec->extents->len)
+    return 0;
+  const Extent *first = &g_array_index (rec->extents, Extent, 0);
+  return (first->source_offset - first->payload_offset) % RECORDING_PAGE;
+}
+
 /* The largest run of source bytes between two samples that is carried in
  * the payload rather than starting a new extent; at least a page. */
 #define EXTENT_MAX_GAP RECORDING_PAGE
@@ -182,10 +191,8 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
   } else {
     gap = 0;
     if (info->size > 0) {
-      if (last) {
-        const Extent *first = &g_array_index (rec->extents, Extent, 0);
-        gap = (source_offset - rec->payload_len - (first->source_offset - first->payload_offset)) % RECORDING_PAGE;
-      }
+      if (last)
+        gap = (source_offset - rec->payload_len - recording_payload_phase (rec)) % RECORDING_PAGE;
       g_array_append_val (rec->extents, ((Extent) { source_offset - gap, rec->payload_len, gap + info->size }));
     }
   }

@@ -99,6 +99,11 @@ typedef struct {
   guint64 source_size;
 } Snapshot;
 
+/* Where the payload lies against the source's pages: source_offset -
+ * payload_offset of every extent, modulo RECORDING_PAGE (0 without payload).
+ * Call with rec->lock held. */
+guint64 recording_payload_phase (Recording *rec);
+
 /* Finds the indexer for src, or NULL.  *need_more is set when a short
  * source could still turn out to be a recording. */
 const IndexerClass *recording_detect (const Source *src, gboolean *need_more);
