@@ -288,15 +288,72 @@ trap '_restore_output; diag "terminated"; exit 143' TERM
 
 # ------------------------------------------------------------ the daemon -----
 
-# require_daemon: the test fails (not skipped) when the daemon has not been built; it is
-# skipped when the machine cannot run FUSE at all.
-require_fuse() {
-  [[ -e /dev/fuse ]] || plan_skip_all "no /dev/fuse"
-  command -v fusermount3 >/dev/null || plan_skip_all "no fusermount3"
-  local t
-  for t in ffmpeg ffprobe python3 mountpoint; do
-    command -v "$t" >/dev/null || plan_skip_all "no $t"
+# What a test needs and the machine lacks makes it fail, naming what is missing and its
+# package: a run that passes has run every test.  `make check` installs packages.txt first.
+# Only a partial run asked for explicitly, ALLOW_SKIP=1 (make check ALLOW_SKIP=1), skips such
+# a test instead (and check.sh lists it at the end).
+#
+# require_tool CMD[:PACKAGE]...: every CMD is a command on PATH (or, if it starts with /, an
+#             executable file); the package is TOOL_PACKAGE[CMD] unless given.  Call it before
+#             `plan` (after it, a missing tool can only bail out).
+# require_that DESC PACKAGE CMD...: as require_tool for anything CMD can test (CMD succeeds);
+#             e.g. require_that "GStreamer's Python bindings" python3-gst-1.0 \
+#                    python3 -c 'import gi; gi.require_version("Gst", "1.0")'
+# require_fuse: /dev/fuse, fusermount3, ffmpeg, ffprobe, python3, mountpoint, and the daemon
+#             (not built: the test fails, ALLOW_SKIP or not).
+declare -A TOOL_PACKAGE=(
+  [fusermount3]=fuse3 [ffmpeg]=ffmpeg [ffprobe]=ffmpeg [python3]=python3
+  [mountpoint]=util-linux [fincore]=util-linux [getfattr]=attr [setfattr]=attr
+  [rsync]=rsync [tar]=tar [bc]=bc [man]=man-db [fuser]=psmisc [pkill]=procps
+  [gst-launch-1.0]=gstreamer1.0-tools [gst-inspect-1.0]=gstreamer1.0-tools
+  [gst-discoverer-1.0]=gstreamer1.0-plugins-base-apps [mediainfo]=mediainfo
+  [chromium]=chromium [/usr/bin/chromium]=chromium [nginx]=nginx [node]=nodejs [npm]=nodejs
+  [firefox-esr]=firefox-esr [firefox]=firefox-esr [vlc]=vlc-bin [cvlc]=vlc-bin
+  [smbd]=samba [smbclient]=smbclient
+)
+
+# _require_missing WHAT: the test fails (or, with ALLOW_SKIP=1, is skipped) for WHAT.
+_require_missing() {
+  local what=$1
+  if [[ -n $_tap_planned ]]; then
+    bail_out "$what (a requirement checked after the plan)"
+  fi
+  if [[ ${ALLOW_SKIP:-0} == 1 ]]; then
+    [[ -n ${LIVEMP4FS_SKIPPED:-} ]] && echo "$TEST_NAME: $what" >>"$LIVEMP4FS_SKIPPED"
+    plan_skip_all "$what (ALLOW_SKIP=1)"
+  fi
+  plan 1
+  fail "$what"
+  diag "  make check installs packages.txt (tools/install-deps.sh) first; a partial run that"
+  diag "  skips the tests whose tools are missing: make check ALLOW_SKIP=1 (ALLOW_SKIP=1 prove ...)"
+  exit 1
+}
+
+require_tool() {
+  local t cmd pkg list=""
+  for t in "$@"; do
+    cmd=${t%%:*}
+    pkg=${TOOL_PACKAGE[$cmd]:-}
+    [[ $t == *:* ]] && pkg=${t#*:}
+    if [[ $cmd == /* ]]; then
+      [[ -x $cmd ]] && continue
+    else
+      command -v "$cmd" >/dev/null && continue
+    fi
+    list+="${list:+, }$cmd${pkg:+ (package $pkg)}"
   done
+  [[ -z $list ]] || _require_missing "missing tool: $list"
+}
+
+require_that() {
+  local desc=$1 pkg=$2
+  shift 2
+  "$@" >/dev/null 2>&1 || _require_missing "missing: $desc (package $pkg; \`$*\` failed)"
+}
+
+require_fuse() {
+  [[ -e /dev/fuse ]] || _require_missing "no /dev/fuse: this machine cannot mount FUSE filesystems"
+  require_tool fusermount3 ffmpeg ffprobe python3 mountpoint
   if [[ ! -x $LIVEMP4FS ]]; then
     plan 1
     fail "daemon binary $LIVEMP4FS exists (run make)"
