@@ -5,6 +5,7 @@
 # grows while the mount watches show a prefix of the whole.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
+require_tool gst-launch-1.0   # the GStreamer recordings below
 
 T=$(make_tmp)
 SRC=$T/src MNT=$T/mnt W=$T/work
