@@ -8,7 +8,7 @@
 # tar holds exactly the mounted tree.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
-for t in rsync tar; do command -v "$t" >/dev/null || plan_skip_all "no $t"; done
+require_tool rsync tar
 
 T=$(make_tmp)
 SRC=$T/src MNT=$T/mnt W=$T/work

@@ -9,8 +9,7 @@
 # reads its own snapshot exactly.  With inotify (default) and with -o noinotify.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
-command -v fincore >/dev/null || plan_skip_all "no fincore (util-linux)"
-command -v getfattr >/dev/null || plan_skip_all "no getfattr (attr)"
+require_tool fincore getfattr
 
 T=$(make_tmp)
 W=$T/work

@@ -8,7 +8,7 @@
 # back to the same by itself and still follows changes.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
-command -v getfattr >/dev/null || plan_skip_all "no getfattr (attr)"
+require_tool getfattr
 
 T=$(make_tmp)
 SRC=$T/src MNT=$T/mnt W=$T/work

@@ -7,7 +7,7 @@
 # state=error and inspect's problem text; plain files and directories have none of them.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
-command -v getfattr >/dev/null || plan_skip_all "no getfattr (attr)"
+require_tool getfattr
 
 T=$(make_tmp)
 SRC=$T/src MNT=$T/mnt W=$T/work

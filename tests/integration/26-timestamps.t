@@ -9,7 +9,7 @@
 # and rsync carries it to the copy without transferring data.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
-command -v rsync >/dev/null || plan_skip_all "no rsync"
+require_tool rsync
 
 T=$(make_tmp)
 SRC=$T/src MNT=$T/mnt W=$T/work DEST=$T/dest

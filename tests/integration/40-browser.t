@@ -14,9 +14,7 @@ source "$(dirname "$0")/../lib/players.sh"
 require_fuse
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 export CHROMIUM
-[[ -x $CHROMIUM ]] || plan_skip_all "no $CHROMIUM"
-command -v nginx >/dev/null || plan_skip_all "no nginx"
-command -v node >/dev/null || plan_skip_all "no node"
+require_tool "$CHROMIUM:chromium" nginx node npm
 
 plan 28
 

@@ -6,9 +6,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/players.sh"
 require_fuse
-for t in gst-launch-1.0 gst-discoverer-1.0 gst-inspect-1.0; do
-  command -v "$t" >/dev/null || plan_skip_all "no $t"
-done
+require_tool gst-launch-1.0 gst-discoverer-1.0 gst-inspect-1.0
 
 PER_FILE=4
 plan $((${#CORPUS[@]} * PER_FILE + 2))

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/players.sh"
 require_fuse
-command -v node >/dev/null || plan_skip_all "no node"
+require_tool node npm
 
 PER_FILE=4
 plan $((${#CORPUS[@]} * PER_FILE + 3))

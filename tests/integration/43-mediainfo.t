@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/players.sh"
 require_fuse
-command -v mediainfo >/dev/null || plan_skip_all "no mediainfo"
+require_tool mediainfo
 
 PER_FILE=4
 plan $((${#CORPUS[@]} * PER_FILE + 2))

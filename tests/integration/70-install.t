@@ -4,6 +4,7 @@
 # mount(8) and mount.fuse3 (fuse.livemp4fs), unmounted with umount.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
+require_tool man
 plan 14
 
 T=$(make_tmp)
