@@ -5,16 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What building and the demo need (the test suite's list, packages.txt, is longer).
-missing=()
-for pkg in build-essential pkg-config libfuse3-dev fuse3 libglib2.0-dev ffmpeg attr; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "demo: installing ${missing[*]}"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+tools/install-deps.sh build-essential pkg-config libfuse3-dev fuse3 libglib2.0-dev ffmpeg attr
 make -s all
 
 tools/demo-stop.sh >/dev/null 2>&1 || true
