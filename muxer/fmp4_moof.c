@@ -131,6 +131,9 @@ parse_trun (ByteReader r, MoofContext *mc, Fmp4Track *ft, guint64 base, guint64 
   return TRUE;
 }
 
+static void place_traf (Recording *rec, Fmp4Track *ft, MoofContext *mc, guint first,
+                        gboolean has_tfdt, guint64 decode_time);
+
 static gboolean
 parse_traf (Fmp4State *st, Recording *rec, ByteReader traf, MoofContext *mc)
 {
@@ -169,22 +172,16 @@ parse_traf (Fmp4State *st, Recording *rec, ByteReader traf, MoofContext *mc)
   if (flags & TFHD_DURATION_IS_EMPTY)
     return TRUE;
 
-  /* Decode times follow the sample durations; the first tfdt places the
-   * track.  A later jump is noted but not followed: the output has no gaps. */
   ByteReader tfdt;
-  if (box_find_child (traf, FOURCC ('t', 'f', 'd', 't'), &tfdt)) {
-    guint64 decode_time;
+  gboolean has_tfdt = box_find_child (traf, FOURCC ('t', 'f', 'd', 't'), &tfdt);
+  guint64 decode_time = 0;
+  if (has_tfdt) {
     guint32 tflags;
     guint8 tversion;
     if (!full_box_header_read (&tfdt, &tversion, &tflags) ||
         !byte_reader_uint_n (&tfdt, tversion == 1 ? 8 : 4, &decode_time))
       return FALSE;
-    if (!ft->started)
-      ft->next_decode_time = decode_time;
-    else if (decode_time != ft->next_decode_time)
-      recording_note (rec, "track %u: fragment decode times jump; sample durations are kept", id);
   }
-
   guint first = mc->samples->len;
   guint64 data_pos = base;
   gboolean first_trun = TRUE;
@@ -203,16 +200,53 @@ parse_traf (Fmp4State *st, Recording *rec, ByteReader traf, MoofContext *mc)
     g_array_set_size (mc->samples, first);
     return TRUE;
   }
+  if (mc->samples->len > first || has_tfdt)
+    place_traf (rec, ft, mc, first, has_tfdt, decode_time);
+  return TRUE;
+}
+
+/* Decode times (design: "Timing"): tfdt is the authority, as it is for
+ * FFmpeg, GStreamer and browsers; sample durations fill in between.  The
+ * sample before a fragment lasts until that fragment's tfdt, so a gap or an
+ * overlap in the source is carried in stts, and a trun duration of 0 (as
+ * FFmpeg's frag_every_frame writes once another track has ended) becomes the
+ * track's previous duration until the next tfdt corrects it. */
+static void
+place_traf (Recording *rec, Fmp4Track *ft, MoofContext *mc, guint first, gboolean has_tfdt,
+            guint64 decode_time)
+{
+  if (has_tfdt && !ft->started) {
+    ft->next_decode_time = decode_time;
+  } else if (has_tfdt && decode_time != ft->next_decode_time) {
+    guint64 last_start = ft->next_decode_time - ft->last_duration;
+    guint64 duration = decode_time > last_start ? MIN (decode_time - last_start, G_MAXUINT32) : 1;
+    if (decode_time <= last_start)
+      recording_note (rec, "track %u: fragment decode times go back; kept in order", ft->id);
+    /* The last sample is this moof's, or already appended to the table. */
+    PendingSample *last = NULL;
+    for (guint i = first; i > mc->first && !last; i--)
+      if (g_array_index (mc->samples, PendingSample, i - 1).track == ft)
+        last = &g_array_index (mc->samples, PendingSample, i - 1);
+    if (last)
+      last->info.duration = (guint32) duration;
+    else
+      ft->amend_duration = (guint32) duration;
+    ft->last_duration = (guint32) duration;
+    ft->next_decode_time = last_start + duration;
+  }
   if (mc->samples->len > first && !ft->started) {
     /* Written before the track's first sample is appended under the lock. */
     ft->started = TRUE;
     ft->track->first_decode_time = ft->next_decode_time;
   }
-  for (guint i = first; i < mc->samples->len; i++)
-    ft->next_decode_time += g_array_index (mc->samples, PendingSample, i).info.duration;
-  return TRUE;
+  for (guint i = first; i < mc->samples->len; i++) {
+    SampleInfo *info = &g_array_index (mc->samples, PendingSample, i).info;
+    if (info->duration == 0)
+      info->duration = MAX (ft->last_duration, 1);
+    ft->next_decode_time += info->duration;
+    ft->last_duration = info->duration;
+  }
 }
-
 
 gboolean
 fmp4_parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_start)
@@ -248,6 +282,16 @@ fmp4_parse_moof (Fmp4State *st, Recording *rec, ByteReader moof, guint64 moof_st
     }
   } else if (!rec->failed) {
     recording_fail (rec, "malformed moof at %" G_GUINT64_FORMAT, moof_start);
+  }
+  /* Durations the moof's tfdts gave to samples already appended. */
+  for (guint i = 0; i < st->tracks->len; i++) {
+    Fmp4Track *ft = &g_array_index (st->tracks, Fmp4Track, i);
+    if (ft->amend_duration && ok) {
+      recording_begin_append (rec);
+      recording_set_last_duration (rec, ft->track, ft->amend_duration);
+      recording_end_append (rec);
+    }
+    ft->amend_duration = 0;
   }
   if (!ok)
     g_array_set_size (st->pending, mc.first);

@@ -164,6 +164,7 @@ parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesc
     ft.started = TRUE;
     for (guint i = 0; i < st->moov_samples->len; i++)
       ft.next_decode_time += g_array_index (st->moov_samples, StblSample, i).info.duration;
+    ft.last_duration = g_array_index (st->moov_samples, StblSample, st->moov_samples->len - 1).info.duration;
   }
   g_array_append_val (st->tracks, ft);
   for (guint i = 0; i < st->moov_samples->len; i++) {

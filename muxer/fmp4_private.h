@@ -21,7 +21,9 @@ typedef struct {
   guint32 default_size;
   guint32 default_flags;
   gboolean started;              /* the first sample has been parsed */
-  guint64 next_decode_time;
+  guint64 next_decode_time;      /* of the next sample, as the samples parsed so far lead to it */
+  guint32 last_duration;         /* of the last sample parsed */
+  guint32 amend_duration;        /* for the last appended sample once this moof is good; 0: none */
 } Fmp4Track;
 
 typedef struct {

@@ -119,9 +119,9 @@ mkv_read_sint_at (const Source *src, guint64 pos, guint64 size, gint64 *out)
 /* ---- the element walk -------------------------------------------------------- */
 
 static void
-segment_ended (MkvState *st)
+segment_ended (MkvState *st, Recording *rec)
 {
-  mkv_release_held_frames (st);
+  mkv_release_held_frames (st, rec);
 }
 
 /* Reads a whole element body of a header element (EBML header, Info, Tracks). */
@@ -190,7 +190,7 @@ step_segment (MkvState *st, Recording *rec, const Source *src, const EbmlHeader 
   if (h->id == ID_EBML || h->id == ID_SEGMENT) {
     /* A second (chained) Segment: only the first is shown. */
     recording_note (rec, "a second Segment at %" G_GUINT64_FORMAT " is ignored", st->pos);
-    segment_ended (st);
+    segment_ended (st, rec);
     st->level = LEVEL_DONE;
     return STEP_CONTINUE;
   }
@@ -236,7 +236,7 @@ step_segment (MkvState *st, Recording *rec, const Source *src, const EbmlHeader 
   } else if (st->seen_cluster && (h->id == ID_CUES || h->id == ID_TAGS || h->id == ID_CHAPTERS ||
                                   h->id == ID_ATTACHMENTS)) {
     /* Written when the recording is finished: the held frames are final. */
-    segment_ended (st);
+    segment_ended (st, rec);
   }
   st->pos = end;   /* SeekHead, Cues, Tags, Chapters, Attachments, Void, CRC-32 */
   return STEP_CONTINUE;
@@ -291,7 +291,7 @@ step (MkvState *st, Recording *rec, const Source *src)
     return STEP_CONTINUE;
   }
   if (st->level != LEVEL_TOP && st->segment_end != UNKNOWN_END && st->pos >= st->segment_end) {
-    segment_ended (st);
+    segment_ended (st, rec);
     st->level = LEVEL_DONE;
     return STEP_CONTINUE;
   }
@@ -327,7 +327,7 @@ mkv_feed (gpointer data, Recording *rec, const Source *src)
       mkv_append_ready (st, rec);
   }
   if (rec->failed)
-    mkv_release_held_frames (st);   /* everything before the damage is good: show it */
+    mkv_release_held_frames (st, rec);   /* everything before the damage is good: show it */
   mkv_append_ready (st, rec);
   return !rec->failed;
 }

@@ -102,17 +102,20 @@ typedef struct {
   gint64 default_duration;         /* timescale units, 0 if unknown */
   gint64 codec_delay;              /* timescale units */
 
-  /* Timing: frames awaiting their duration (queue sequence numbers). */
-  GArray *held;
+  /* Timing.  Every frame is placed as it arrives, with a duration that the
+   * next frame of the track may still change (mkv_timing.c); only video
+   * waits, until its reorder depth is known. */
+  GArray *held;                    /* queue sequence numbers of frames waiting to be placed */
   gboolean committed;              /* video: reorder depth known */
   guint delay;
   gint64 pts_buffer[MKV_MAX_REORDER + 1];   /* the delay + 1 largest pts, ascending */
   gboolean timed;                  /* next_dts and edit_base are set */
-  gint64 next_dts;                 /* output decode time of the next frame to finish */
+  gint64 next_dts;                 /* decode time of the next frame, as the last one's duration leads to it */
   gint64 edit_base;
+  guint64 last_seq;                /* the newest placed frame, if timed */
+  gint64 last_dts;
   gint64 last_duration;
   gint64 spacing;                  /* smallest pts step seen at commit */
-  gint64 audio_offset;             /* composition offset of audio frames */
 } MkvTrack;
 
 typedef struct {
@@ -170,7 +173,7 @@ gboolean mkv_handle_block_group (MkvState *st, Recording *rec, const Source *src
 gint64 mkv_ns_to_ticks (gint64 ns, guint32 timescale);
 guint32 mkv_video_timescale (guint64 timestamp_scale);
 void mkv_queue_frame (MkvState *st, Recording *rec, MkvTrack *t, guint track_index, const Frame *proto);
-void mkv_release_held_frames (MkvState *st);
+void mkv_release_held_frames (MkvState *st, Recording *rec);
 void mkv_append_ready (MkvState *st, Recording *rec);
 
 G_END_DECLS

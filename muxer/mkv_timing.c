@@ -35,33 +35,72 @@ mkv_video_timescale (guint64 timestamp_scale)
   return 90000 % rate == 0 ? 90000 : (guint32) rate;
 }
 
-/* ---- timing of held frames ------------------------------------------------- */
+/* ---- placing frames --------------------------------------------------------- */
 
-static void
-frame_finish (Frame *f, gint64 duration, gint64 offset)
+/* Timing (design: "Timing"): block times are the authority.  A frame is
+ * placed at its decode time as soon as it arrives, with a provisional
+ * duration (the block's, else the track's default, else the previous
+ * frame's); the track's next frame gives it its final one, the distance to
+ * its own decode time.  A gap or an overlap in the source is therefore
+ * carried in stts, where every reader understands it, and a recording that
+ * ends, however it ends, shows its last frame with the provisional duration. */
+
+static gint64
+provisional_duration (const MkvTrack *t, const Frame *f)
 {
+  return f->codec_duration ? f->codec_duration
+         : f->block_duration > 0 ? f->block_duration
+         : t->default_duration > 0 ? t->default_duration
+         : t->last_duration > 0 ? t->last_duration
+         : t->spacing > 0 ? t->spacing : 1;
+}
+
+/* The track's newest frame lasts until next_dts: changed in the queue if it
+ * is still there, else in the sample table. */
+static void
+end_last_frame_at (MkvState *st, Recording *rec, MkvTrack *t, gint64 next_dts)
+{
+  gint64 duration = CLAMP (next_dts - t->last_dts, 1, (gint64) G_MAXUINT32);
+  t->next_dts = t->last_dts + duration;
+  if (duration == t->last_duration)
+    return;
+  t->last_duration = duration;
+  if (t->last_seq >= st->frames_base + st->frames_done) {
+    frame_at (st, t->last_seq)->info.duration = (guint32) duration;
+  } else {
+    recording_begin_append (rec);
+    recording_set_last_duration (rec, t->track, (guint64) duration);
+    recording_end_append (rec);
+  }
+}
+
+/* Places the frame at seq at decode time dts (or right after the previous
+ * frame, if that would go back). */
+static void
+place_frame (MkvState *st, Recording *rec, MkvTrack *t, guint64 seq, gint64 dts)
+{
+  Frame *f = frame_at (st, seq);
+  if (!t->timed) {
+    t->next_dts = dts;
+    t->edit_base = dts;
+    t->timed = TRUE;
+  } else if (dts != t->next_dts) {
+    end_last_frame_at (st, rec, t, dts);
+  }
+  gint64 duration = MIN (provisional_duration (t, f), (gint64) G_MAXUINT32);
   f->info = (SampleInfo) {
     .size = f->size,
-    .duration = (guint32) CLAMP (duration, 1, G_MAXUINT32),
-    .composition_offset = (gint32) CLAMP (offset, G_MININT32, G_MAXINT32),
+    .duration = (guint32) duration,
+    /* Audio frames are shown at their decode time. */
+    .composition_offset = t->type == TRACK_TYPE_AUDIO ? 0 : (gint32) CLAMP (f->pts - t->next_dts, G_MININT32, G_MAXINT32),
     .sync = f->sync,
     .description_index = 1,
   };
   f->ready = TRUE;
-}
-
-/* Finishes the video frame at seq given the ideal decode time of the next one. */
-static void
-video_finish (MkvState *st, MkvTrack *t, guint64 seq, gint64 next_dts)
-{
-  Frame *f = frame_at (st, seq);
-  /* A reorder deeper than the one learnt would need a decode time going
-   * back; keep decode order and let the composition offset absorb it. */
-  gint64 duration = MAX (next_dts - t->next_dts, 1);
-  duration = MIN (duration, (gint64) G_MAXUINT32);
-  frame_finish (f, duration, f->pts - t->next_dts);
-  t->next_dts += duration;
+  t->last_seq = seq;
+  t->last_dts = t->next_dts;
   t->last_duration = duration;
+  t->next_dts += duration;
 }
 
 /* Keeps the delay + 1 largest presentation times seen; the smallest of them is
@@ -81,9 +120,9 @@ pts_buffer_push (MkvTrack *t, gint64 pts)
   return b[0];
 }
 
-/* Learns the reorder depth from the held frames and finishes all but the last. */
+/* Learns the reorder depth from the held frames and places them. */
 static void
-video_commit (MkvState *st, MkvTrack *t)
+video_commit (MkvState *st, Recording *rec, MkvTrack *t)
 {
   guint n = t->held->len;
   g_autofree gint64 *pts = g_new (gint64, MAX (n, 1));
@@ -119,76 +158,50 @@ video_commit (MkvState *st, MkvTrack *t)
   for (guint i = 0; i < t->delay && i < n; i++)
     dts[i] = dts[t->delay] - (gint64) (t->delay - i) * spacing;
 
-  t->next_dts = dts[0];
-  t->edit_base = dts[0];
-  t->timed = TRUE;
-  for (guint i = 0; i + 1 < n; i++)
-    video_finish (st, t, g_array_index (t->held, guint64, i), dts[i + 1]);
-  guint64 last = g_array_index (t->held, guint64, n - 1);
+  for (guint i = 0; i < n; i++)
+    place_frame (st, rec, t, g_array_index (t->held, guint64, i), dts[i]);
   g_array_set_size (t->held, 0);
-  g_array_append_val (t->held, last);
   t->committed = TRUE;
 }
 
-/* Audio frames are finished as they arrive: their duration comes from the
- * codec.  Timestamps that stray from the running decode time by more than a
- * frame (a dropout, or a recorder clock running apart from the audio clock)
- * re-anchor the track through a composition offset, so presentation times
- * keep following the Matroska timestamps. */
+/* Places a video track's frames still waiting for its reorder depth. */
 static void
-audio_arrive (MkvTrack *t, Frame *f)
+track_release (MkvState *st, Recording *rec, MkvTrack *t)
 {
-  if (!t->timed) {
-    t->next_dts = f->pts;
-    t->edit_base = f->pts;
-    t->timed = TRUE;
-  }
-  gint64 duration = f->codec_duration ? f->codec_duration
-                    : t->default_duration > 0 ? t->default_duration
-                    : t->last_duration > 0 ? t->last_duration : 1;
-  duration = MIN (duration, (gint64) G_MAXUINT32);
-  gint64 drift = f->pts - (t->next_dts + t->audio_offset);
-  if (drift > duration || drift < -duration)
-    t->audio_offset = f->pts - t->next_dts;
-  frame_finish (f, duration, t->audio_offset);
-  t->next_dts += duration;
-  t->last_duration = duration;
-}
-
-/* Releases a track's held frames with an estimated last duration. */
-static void
-track_release (MkvState *st, MkvTrack *t)
-{
-  if (t->held->len == 0)
-    return;
-  if (!t->committed)
-    video_commit (st, t);
-  guint64 seq = g_array_index (t->held, guint64, 0);
-  Frame *f = frame_at (st, seq);
-  gint64 duration = f->block_duration > 0 ? f->block_duration
-                    : t->default_duration > 0 ? t->default_duration
-                    : t->last_duration > 0 ? t->last_duration
-                    : t->spacing > 0 ? t->spacing : 1;
-  video_finish (st, t, seq, t->next_dts + duration);
-  g_array_set_size (t->held, 0);
+  if (t->held->len && !t->committed)
+    video_commit (st, rec, t);
 }
 
 void
-mkv_release_held_frames (MkvState *st)
+mkv_release_held_frames (MkvState *st, Recording *rec)
 {
   for (guint i = 0; i < st->tracks->len; i++) {
     MkvTrack *t = g_ptr_array_index (st->tracks, i);
     if (t->held)
-      track_release (st, t);
+      track_release (st, rec, t);
   }
 }
 
+/* Audio is timed by its codec within the source's rounding (a Matroska
+ * tick): a frame whose block time strays further from where the frames
+ * before it lead is placed at its block time, and the frame before it ends
+ * there (a dropout, DTX, a muted microphone, a recorder clock apart from
+ * the audio clock). */
 static void
-frame_arrive (MkvState *st, MkvTrack *t, guint64 seq)
+audio_arrive (MkvState *st, Recording *rec, MkvTrack *t, guint64 seq)
+{
+  Frame *f = frame_at (st, seq);
+  gint64 rounding = MAX (mkv_ns_to_ticks ((gint64) MIN (st->timestamp_scale, (guint64) G_MAXINT32), t->timescale), 1);
+  gint64 dts = t->timed && f->pts - t->next_dts <= rounding && t->next_dts - f->pts <= rounding ? t->next_dts : f->pts;
+  place_frame (st, rec, t, seq, dts);
+}
+
+static void
+frame_arrive (MkvState *st, Recording *rec, MkvTrack *t, guint64 seq)
 {
   Frame *f = frame_at (st, seq);
   if (t->type == TRACK_TYPE_AUDIO) {
-    audio_arrive (t, f);
+    audio_arrive (st, rec, t, seq);
     return;
   }
   if (!t->committed) {
@@ -196,14 +209,10 @@ frame_arrive (MkvState *st, MkvTrack *t, guint64 seq)
     /* VP8, VP9 and AV1 blocks are in presentation order: nothing to learn. */
     gboolean reorders = t->codec == CODEC_AVC || t->codec == CODEC_HEVC;
     if (t->held->len >= (reorders ? MKV_REORDER_LOOKAHEAD : 1))
-      video_commit (st, t);
+      video_commit (st, rec, t);
     return;
   }
-  gint64 dts = pts_buffer_push (t, f->pts);
-  if (t->held->len)   /* empty after a forced release: its duration is already given */
-    video_finish (st, t, g_array_index (t->held, guint64, 0), dts);
-  g_array_set_size (t->held, 0);
-  g_array_append_val (t->held, seq);
+  place_frame (st, rec, t, seq, pts_buffer_push (t, f->pts));
 }
 
 /* Appends the finished frames at the head of the queue, in file order. */
@@ -243,7 +252,7 @@ mkv_queue_frame (MkvState *st, Recording *rec, MkvTrack *t, guint track_index, c
   f.track = track_index;
   guint64 seq = st->frames_base + st->frames->len;
   g_array_append_val (st->frames, f);
-  frame_arrive (st, t, seq);
+  frame_arrive (st, rec, t, seq);
   /* A track that stops sending frames must not hold the others back forever. */
   while (st->frames->len - st->frames_done > MKV_MAX_PENDING_FRAMES) {
     Frame *head = &g_array_index (st->frames, Frame, st->frames_done);
@@ -253,6 +262,8 @@ mkv_queue_frame (MkvState *st, Recording *rec, MkvTrack *t, guint track_index, c
         break;
       continue;
     }
-    track_release (st, g_ptr_array_index (st->tracks, head->track));
+    track_release (st, rec, g_ptr_array_index (st->tracks, head->track));
+    if (!head->ready)
+      break;   /* never expected: a frame not ready belongs to a track waiting to commit */
   }
 }

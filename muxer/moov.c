@@ -3,34 +3,13 @@
 
 #include <string.h>
 
-static guint64
-gcd64 (guint64 a, guint64 b)
-{
-  while (b) {
-    guint64 t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
-/* A movie timescale in which every track's start can be expressed exactly:
- * the least common multiple of the track timescales when it stays small. */
-static guint32
-choose_movie_timescale (Recording *rec, const Snapshot *snap)
-{
-  guint64 lcm = 1, largest = 1000;
-  for (guint i = 0; i < snap->n_tracks; i++) {
-    if (!snap->counts[i])
-      continue;
-    guint64 ts = ((Track *) g_ptr_array_index (rec->tracks, i))->timescale;
-    largest = MAX (largest, ts);
-    lcm = lcm / gcd64 (lcm, ts) * ts;
-    if (lcm > G_MAXINT32)
-      return (guint32) largest;
-  }
-  return lcm < 1000 ? (guint32) (1000 / gcd64 (1000, lcm) * lcm) : (guint32) lcm;
-}
+/* The movie timescale: 1000, as FFmpeg writes it.  Every reader in the
+ * suite takes it, where a finer one (the least common multiple of the track
+ * timescales, which used to be written here) made Firefox show no frame of a
+ * track with an empty edit.  Edits are rounded up to it, and the media edit
+ * starts as much later in the media: every sample keeps its presentation
+ * time, to the track's own tick. */
+#define MOVIE_TIMESCALE 1000
 
 static guint64
 rescale (guint64 v, guint64 from, guint64 to)
@@ -39,9 +18,17 @@ rescale (guint64 v, guint64 from, guint64 to)
   return v / from * to + (v % from) * to / from;
 }
 
+static guint64
+rescale_up (guint64 v, guint64 from, guint64 to)
+{
+  guint64 down = rescale (v, from, to);
+  return rescale (down, to, from) < v ? down + 1 : down;
+}
+
 typedef struct {
   const Track *track;
   guint32 n;
+  const TablePin *pin;
   guint64 media_duration;    /* track timescale */
   guint64 empty_edit;        /* movie timescale */
   guint64 media_start;       /* track timescale, cut from the start */
@@ -53,27 +40,33 @@ static void
 plan_track (TrackPlan *p, guint32 movie_timescale)
 {
   const Track *t = p->track;
-  p->media_duration = sample_table_duration (&t->table, p->n);
+  p->media_duration = p->pin->duration;
   /* A sample is presented at start + its media presentation time, where
    * start places the track's first decode time (edit_base carries the
-   * source's own edit list).  The media edit begins at the first sample's
-   * presentation time, as FFmpeg's faststart remux does, so a B-frame
-   * delay neither shortens the track nor moves it (8.6.6). */
-  gint64 start = t->edit_base + (gint64) MIN (t->first_decode_time, (guint64) G_MAXINT64 / 2);
+   * source's own edit list).  Negative composition offsets are written
+   * shifted up to zero (moov_tables.c), as FFmpeg's remux writes them, so
+   * the track starts that much earlier in its media.  The media edit begins
+   * at the first sample's presentation time, as FFmpeg's faststart remux
+   * does, so a B-frame delay neither shortens the track nor moves it (8.6.6). */
+  gint64 shift = -(gint64) sample_table_min_offset (&t->table, p->n);
+  gint64 start = t->edit_base + (gint64) MIN (t->first_decode_time, (guint64) G_MAXINT64 / 2) - shift;
   gint64 first_offset = p->n && t->table.offsets->len ? g_array_index (t->table.offsets, OffsetRun, 0).offset : 0;
+  first_offset += shift;
   /* A track with no sample in the snapshot has no start yet: what the
    * indexer learns of it later must not reach this snapshot. */
   if (p->n == 0)
     start = 0;
   gint64 empty = MAX (0, start + first_offset);
-  gint64 media_start = MAX (0, empty - start);
-  empty = start + media_start;
-  p->edit = empty != 0 || media_start != 0;
-  p->empty_edit = rescale ((guint64) empty, t->timescale, movie_timescale);
+  p->empty_edit = rescale_up ((guint64) empty, t->timescale, movie_timescale);
+  /* The movie tick rounds the empty edit up; the media starts that much
+   * later, to the nearest track tick. */
+  gint64 late = (gint64) ((rescale (p->empty_edit * 2, movie_timescale, t->timescale) + 1) / 2) - empty;
+  gint64 media_start = MAX (0, empty - start) + MAX (late, 0);
+  p->edit = p->empty_edit != 0 || media_start != 0;
   p->media_start = (guint64) media_start;
   gint64 end = first_offset + (gint64) p->media_duration;
   guint64 shown = end > media_start ? (guint64) (end - media_start) : 0;
-  p->segment = rescale (shown, t->timescale, movie_timescale);
+  p->segment = rescale_up (shown, t->timescale, movie_timescale);
 }
 
 static void
@@ -205,7 +198,7 @@ write_dinf (ByteWriter *w)
 }
 
 static void
-write_stbl (ByteWriter *w, const Track *track, guint32 n, Moov *out)
+write_stbl (ByteWriter *w, const Track *track, guint32 n, const TablePin *pin, Moov *out)
 {
   gsize stbl = box_begin (w, FOURCC ('s', 't', 'b', 'l'));
   gsize len;
@@ -213,7 +206,7 @@ write_stbl (ByteWriter *w, const Track *track, guint32 n, Moov *out)
   gsize stsd = box_begin_full (w, FOURCC ('s', 't', 's', 'd'), 0, 0);
   byte_writer_bytes (w, desc, len);
   box_end (w, stsd);
-  moov_write_tables (w, &track->table, n, out);
+  moov_write_tables (w, &track->table, n, pin, out);
   box_end (w, stbl);
 }
 
@@ -231,7 +224,7 @@ write_trak (ByteWriter *w, const TrackPlan *p, Moov *out)
   gsize minf = box_begin (w, FOURCC ('m', 'i', 'n', 'f'));
   write_media_header (w, t);
   write_dinf (w);
-  write_stbl (w, t, p->n, out);
+  write_stbl (w, t, p->n, p->pin, out);
   box_end (w, minf);
   box_end (w, mdia);
   box_end (w, trak);
@@ -243,7 +236,7 @@ moov_build (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w, 
   *out = (Moov) { 0 };
   out->tables = g_array_new (FALSE, FALSE, sizeof (MoovTable));
   out->co64 = co64;
-  out->movie_timescale = choose_movie_timescale (rec, snap);
+  out->movie_timescale = MOVIE_TIMESCALE;
 
   g_autofree TrackPlan *plans = g_new0 (TrackPlan, MAX (snap->n_tracks, 1));
   guint32 next_id = 1;
@@ -260,6 +253,7 @@ moov_build (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w, 
       continue;
     p->track = g_ptr_array_index (rec->tracks, i);
     p->n = snap->counts[i];
+    p->pin = &snap->pins[i];
     plan_track (p, out->movie_timescale);
     out->duration = MAX (out->duration, p->empty_edit + p->segment);
     next_id = MAX (next_id, p->track->id + 1);

@@ -34,6 +34,7 @@ typedef struct {
    * grown past (a run or chunk that went on). */
   guint32 last[3];
   guint64 base;               /* stco, co64: added to every payload offset */
+  guint32 shift;              /* ctts: added to every offset, so that none is negative */
 } MoovTable;
 
 typedef struct {
@@ -53,8 +54,8 @@ gboolean moov_build (Recording *rec, const Snapshot *snap, gboolean co64, ByteWr
 gboolean moov_relocate (Moov *moov, guint64 base);
 void moov_clear (Moov *moov);
 
-/* For moov.c: writes the table boxes of the first n samples of t. */
-void moov_write_tables (ByteWriter *w, const SampleTable *t, guint32 n, Moov *out);
+/* For moov.c: writes the table boxes of the first n samples of t, as pinned by a snapshot. */
+void moov_write_tables (ByteWriter *w, const SampleTable *t, guint32 n, const TablePin *pin, Moov *out);
 /* Produces bytes [offset, offset + len) of a table's entries; call with the
  * recording's lock held for reading. */
 void moov_table_read (const MoovTable *table, guint64 offset, guint8 *dest, gsize len);

@@ -49,12 +49,11 @@ write_table (ByteWriter *w, guint32 type, guint8 version, const MoovTable *table
 }
 
 static void
-write_stts (ByteWriter *w, const SampleTable *t, guint32 n, Moov *out)
+write_stts (ByteWriter *w, const SampleTable *t, const TablePin *pin, Moov *out)
 {
-  MoovTable table = { .kind = MOOV_STTS, .table = t };
-  table.entries = sample_table_duration_runs (t, n, &table.last[0]);
-  if (table.entries)
-    table.last[1] = g_array_index (t->durations, DurationRun, table.entries - 1).delta;
+  MoovTable table = { .kind = MOOV_STTS, .table = t, .entries = pin->stts_entries };
+  table.last[0] = pin->stts_last_count;
+  table.last[1] = pin->stts_last_delta;
   write_table (w, FOURCC ('s', 't', 't', 's'), 0, &table, out);
 }
 
@@ -64,11 +63,14 @@ write_ctts (ByteWriter *w, const SampleTable *t, guint32 n, Moov *out)
   gboolean negative;
   if (!sample_table_has_offsets (t, n, &negative))
     return;
+  /* Negative offsets are shifted up to zero, as FFmpeg's remux writes them:
+   * version 0, which every reader takes alike; moov.c starts the track's
+   * media edit that much later (8.6.1.3, 8.6.6). */
   MoovTable table = { .kind = MOOV_CTTS, .table = t };
+  table.shift = negative ? (guint32) -(gint64) sample_table_min_offset (t, n) : 0;
   table.entries = sample_table_offset_runs (t, n, &table.last[0]);
-  table.last[1] = (guint32) g_array_index (t->offsets, OffsetRun, table.entries - 1).offset;
-  /* Version 1 offsets are signed (8.6.1.3). */
-  write_table (w, FOURCC ('c', 't', 't', 's'), negative ? 1 : 0, &table, out);
+  table.last[1] = (guint32) g_array_index (t->offsets, OffsetRun, table.entries - 1).offset + table.shift;
+  write_table (w, FOURCC ('c', 't', 't', 's'), 0, &table, out);
 }
 
 static void
@@ -121,9 +123,9 @@ write_chunk_offsets (ByteWriter *w, const SampleTable *t, guint32 n, Moov *out)
 }
 
 void
-moov_write_tables (ByteWriter *w, const SampleTable *t, guint32 n, Moov *out)
+moov_write_tables (ByteWriter *w, const SampleTable *t, guint32 n, const TablePin *pin, Moov *out)
 {
-  write_stts (w, t, n, out);
+  write_stts (w, t, pin, out);
   write_ctts (w, t, n, out);
   write_stss (w, t, n, out);
   write_stsz (w, t, n, out);
@@ -168,7 +170,7 @@ encode_entries (const MoovTable *table, guint32 first, guint32 count, guint8 *ou
     const OffsetRun *runs = (const OffsetRun *) t->offsets->data;
     for (guint32 i = first; i < end; i++, out += 8) {
       put32 (out, runs[i].count);
-      put32 (out + 4, (guint32) runs[i].offset);
+      put32 (out + 4, (guint32) runs[i].offset + table->shift);
     }
     break;
   }

@@ -208,6 +208,17 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
 }
 
 void
+recording_set_last_duration (Recording *rec, Track *track, guint64 duration)
+{
+  SampleTable *table = &track->table;
+  guint32 d = (guint32) CLAMP (duration, 1, G_MAXUINT32);
+  if (table->count == 0 || sample_table_last_duration (table) == d)
+    return;
+  rec->moov_table_bytes += 8ull * sample_table_set_last_duration (table, d);
+  rec->generation++;
+}
+
+void
 recording_fail (Recording *rec, const char *format, ...)
 {
   va_list ap;
@@ -272,15 +283,18 @@ recording_snapshot (Recording *rec)
   snap->n_tracks = rec->tracks->len;
   snap->counts = g_new0 (guint32, MAX (snap->n_tracks, 1));
   snap->configured = g_new0 (gboolean, MAX (snap->n_tracks, 1));
+  snap->pins = g_new0 (TablePin, MAX (snap->n_tracks, 1));
   for (guint i = 0; i < snap->n_tracks; i++) {
     const Track *t = g_ptr_array_index (rec->tracks, i);
     snap->counts[i] = t->table.count;
+    sample_table_pin (&t->table, t->table.count, &snap->pins[i]);
     /* A Matroska track waits for its first frame, or is left out, with no
      * sample entry; it has no samples then. */
     snap->configured[i] = t->sample_descriptions && t->timescale;
   }
   snap->payload_len = rec->payload_len;
   snap->source_size = rec->source_size;
+  snap->generation = rec->generation;
   g_rw_lock_reader_unlock (&rec->lock);
   return snap;
 }
@@ -291,6 +305,7 @@ snapshot_copy (const Snapshot *snap)
   Snapshot *c = g_memdup2 (snap, sizeof *snap);
   c->counts = g_memdup2 (snap->counts, MAX (snap->n_tracks, 1) * sizeof (guint32));
   c->configured = g_memdup2 (snap->configured, MAX (snap->n_tracks, 1) * sizeof (gboolean));
+  c->pins = g_memdup2 (snap->pins, MAX (snap->n_tracks, 1) * sizeof (TablePin));
   return c;
 }
 
@@ -301,15 +316,17 @@ snapshot_free (Snapshot *snap)
     return;
   g_free (snap->counts);
   g_free (snap->configured);
+  g_free (snap->pins);
   g_free (snap);
 }
 
 gboolean
 snapshot_equal (const Snapshot *a, const Snapshot *b)
 {
-  return a->n_tracks == b->n_tracks && a->payload_len == b->payload_len &&
+  return a->n_tracks == b->n_tracks && a->payload_len == b->payload_len && a->generation == b->generation &&
          memcmp (a->counts, b->counts, a->n_tracks * sizeof (guint32)) == 0 &&
-         memcmp (a->configured, b->configured, a->n_tracks * sizeof (gboolean)) == 0;
+         memcmp (a->configured, b->configured, a->n_tracks * sizeof (gboolean)) == 0 &&
+         memcmp (a->pins, b->pins, a->n_tracks * sizeof (TablePin)) == 0;
 }
 
 guint64

@@ -85,7 +85,7 @@ struct Recording {
   guint64 total_samples;
   guint64 moov_table_bytes;       /* what the tables take in a moov of every sample */
   guint64 source_size;            /* bytes the indexer has been shown */
-  guint64 generation;             /* changes whenever a sample is appended */
+  guint64 generation;             /* changes whenever a sample is appended or amended */
   gboolean failed;
   char *error;                    /* first problem met, or NULL */
   GString *notes;                 /* dropped tracks and other warnings, one per line */
@@ -94,9 +94,11 @@ struct Recording {
 typedef struct {
   guint n_tracks;
   guint32 *counts;                /* samples per track */
+  TablePin *pins;                 /* per track: what its table may still change */
   gboolean *configured;           /* per track: its sample entry is known */
   guint64 payload_len;
   guint64 source_size;
+  guint64 generation;             /* the recording's, when taken */
 } Snapshot;
 
 /* Where the payload lies against the source's pages: source_offset -
@@ -134,6 +136,9 @@ Track *recording_add_track (Recording *rec);
  * source order; fails (and records why) otherwise or past the limits. */
 gboolean recording_append_sample (Recording *rec, Track *track, guint64 source_offset,
                                   const SampleInfo *info);
+/* Gives the track's last appended sample its final duration (at least 1),
+ * once the source's next timestamp shows it: see sample_table_set_last_duration(). */
+void recording_set_last_duration (Recording *rec, Track *track, guint64 duration);
 /* Stops indexing with a reason; logged once. */
 void recording_fail (Recording *rec, const char *format, ...) G_GNUC_PRINTF (2, 3);
 /* Records a non-fatal problem (a dropped track, a gap); logged once. */

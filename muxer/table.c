@@ -13,6 +13,7 @@ sample_table_init (SampleTable *t)
   t->syncs = g_array_new (FALSE, FALSE, sizeof (guint32));
   t->chunks = g_array_new (FALSE, FALSE, sizeof (Chunk));
   t->chunk_runs = g_array_new (FALSE, FALSE, sizeof (ChunkRun));
+  t->offset_minima = g_array_new (FALSE, FALSE, sizeof (OffsetMinimum));
   t->all_sync = TRUE;
   t->first_other_size = G_MAXUINT32;
   t->first_offset = G_MAXUINT32;
@@ -28,6 +29,7 @@ sample_table_clear (SampleTable *t)
   g_clear_pointer (&t->syncs, g_array_unref);
   g_clear_pointer (&t->chunks, g_array_unref);
   g_clear_pointer (&t->chunk_runs, g_array_unref);
+  g_clear_pointer (&t->offset_minima, g_array_unref);
 }
 
 /* g_array_append_val without its per-element copy call: appending is most
@@ -75,6 +77,10 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
     t->first_offset = index;
   if (s->composition_offset < 0 && t->first_negative_offset == G_MAXUINT32)
     t->first_negative_offset = index;
+  if (s->composition_offset < 0 &&
+      (!t->offset_minima->len ||
+       s->composition_offset < g_array_index (t->offset_minima, OffsetMinimum, t->offset_minima->len - 1).offset))
+    PUSH (t->offset_minima, OffsetMinimum, { index, s->composition_offset });
 
   if (!s->sync && t->all_sync) {
     /* First non-sync sample: from now on the sync samples are listed. */
@@ -99,6 +105,32 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
   t->payload_end = s->payload_offset + s->size;
 }
 
+guint32
+sample_table_last_duration (const SampleTable *t)
+{
+  return t->durations->len ? g_array_index (t->durations, DurationRun, t->durations->len - 1).delta : 0;
+}
+
+guint
+sample_table_set_last_duration (SampleTable *t, guint32 duration)
+{
+  g_return_val_if_fail (t->count > 0, 0);
+  DurationRun *d = &g_array_index (t->durations, DurationRun, t->durations->len - 1);
+  guint32 old = d->delta;
+  if (old == duration)
+    return 0;
+  t->duration = t->duration - old + duration;
+  if (d->count == 1) {
+    /* Never merged into the run before: a snapshot may read that one from
+     * the table as it stands. */
+    d->delta = duration;
+    return 0;
+  }
+  d->count--;
+  PUSH (t->durations, DurationRun, { 1, duration });
+  return 1;
+}
+
 guint64
 sample_table_duration (const SampleTable *t, guint32 n)
 {
@@ -112,6 +144,15 @@ sample_table_duration (const SampleTable *t, guint32 n)
     past -= c;
   }
   return total;
+}
+
+void
+sample_table_pin (const SampleTable *t, guint32 n, TablePin *pin)
+{
+  *pin = (TablePin) { .duration = sample_table_duration (t, n) };
+  pin->stts_entries = sample_table_duration_runs (t, n, &pin->stts_last_count);
+  if (pin->stts_entries)
+    pin->stts_last_delta = g_array_index (t->durations, DurationRun, pin->stts_entries - 1).delta;
 }
 
 /* The runs (each a guint32 count first) that the first n of total samples
@@ -215,6 +256,20 @@ sample_table_has_offsets (const SampleTable *t, guint32 n, gboolean *negative)
   return t->first_offset < n;
 }
 
+gint32
+sample_table_min_offset (const SampleTable *t, guint32 n)
+{
+  guint lo = 0, hi = t->offset_minima->len;
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    if (g_array_index (t->offset_minima, OffsetMinimum, mid).sample < n)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo ? g_array_index (t->offset_minima, OffsetMinimum, lo - 1).offset : 0;
+}
+
 guint32
 sample_table_constant_size (const SampleTable *t, guint32 n)
 {
@@ -238,5 +293,6 @@ sample_table_memory (const SampleTable *t)
 {
   return t->sizes->len * sizeof (guint32) + t->durations->len * sizeof (DurationRun) +
          t->offsets->len * sizeof (OffsetRun) + t->syncs->len * sizeof (guint32) +
-         t->chunks->len * sizeof (Chunk) + t->chunk_runs->len * sizeof (ChunkRun);
+         t->chunks->len * sizeof (Chunk) + t->chunk_runs->len * sizeof (ChunkRun) +
+         t->offset_minima->len * sizeof (OffsetMinimum);
 }

@@ -56,7 +56,16 @@ typedef struct {
   guint32 first_other_size;
   guint32 first_offset;
   guint32 first_negative_offset;
+  /* Where the smallest negative composition offset so far fell: each entry
+   * a sample and an offset below every one before it, so the most negative
+   * offset among the first n samples is a binary search away. */
+  GArray *offset_minima;      /* OffsetMinimum */
 } SampleTable;
+
+typedef struct {
+  guint32 sample;
+  gint32 offset;
+} OffsetMinimum;
 
 typedef struct {
   guint32 size;
@@ -70,6 +79,26 @@ typedef struct {
 void sample_table_init (SampleTable *t);
 void sample_table_clear (SampleTable *t);
 void sample_table_append (SampleTable *t, const SampleInfo *s);
+/* Gives the last sample a new duration, once the sample after it shows how
+ * long it lasts (a gap in the source's timestamps, or the end of a guess).
+ * Only the last stts run changes, split if it held more samples: the runs a
+ * snapshot reads from the table stay as they were, and its own last run is
+ * its own copy.  Returns the change in stts entries (0 or 1). */
+guint sample_table_set_last_duration (SampleTable *t, guint32 duration);
+guint32 sample_table_last_duration (const SampleTable *t);
+
+/* What a snapshot of the first n samples keeps of what may change after it:
+ * the duration of the table's last sample (sample_table_set_last_duration),
+ * which is the stts run a snapshot ends with and the sum of its durations.
+ * A snapshot is its sample counts and these. */
+typedef struct {
+  guint64 duration;           /* of the first n samples */
+  guint32 stts_entries;
+  guint32 stts_last_count;
+  guint32 stts_last_delta;
+} TablePin;
+
+void sample_table_pin (const SampleTable *t, guint32 n, TablePin *pin);
 
 /* Queries about the first n samples (n <= t->count). */
 guint64 sample_table_duration (const SampleTable *t, guint32 n);
@@ -83,6 +112,8 @@ guint32 sample_table_chunk_count (const SampleTable *t, guint32 n);
 guint32 sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last);
 guint32 sample_table_sync_count (const SampleTable *t, guint32 n);
 gboolean sample_table_has_offsets (const SampleTable *t, guint32 n, gboolean *negative);
+/* The most negative composition offset of the first n samples, or 0. */
+gint32 sample_table_min_offset (const SampleTable *t, guint32 n);
 /* The constant size of the first n samples, or 0 if they differ. */
 guint32 sample_table_constant_size (const SampleTable *t, guint32 n);
 guint64 sample_table_bytes (const SampleTable *t, guint32 n);

@@ -48,6 +48,14 @@ typedef struct {
   guint32 trex_duration;
   guint32 trex_size;
   guint32 trex_flags;
+  /* Decode times as a reader takes them (design: "Timing"), kept by
+   * fb_fragment: tfdt rules, durations fill in between. */
+  gboolean started;
+  guint64 next_decode;         /* of the next sample */
+  guint64 last_start;          /* of the last sample */
+  guint last_index;            /* the last sample in Fmp4Builder.samples, or of the fragment being built */
+  gboolean last_in_fragment;
+  guint32 last_duration;
 } FbTrack;
 
 /* In: the per-sample trun fields.  Out (fb->samples): the effective values. */
@@ -308,11 +316,22 @@ fb_fragment (Fmp4Builder *b, const FbTraf *trafs, guint n_trafs)
   box_end (w, mfhd);
   for (guint t = 0; t < n_trafs; t++) {
     const FbTraf *tf = &trafs[t];
-    const FbTrack *track = fb_track (b, tf->track_id);
+    FbTrack *track = (FbTrack *) fb_track (b, tf->track_id);
     FbTrack none = { 0 };
     if (!track)
       track = &none;
     traf_first[t] = samples->len;
+    /* A tfdt of 0 after the first fragment continues the track, as muxers
+     * write it; any other value is the test's own, and the sample before
+     * it lasts until it. */
+    guint64 decode_time = tf->decode_time || !track->started ? tf->decode_time : track->next_decode;
+    if (tf->tfdt && track->started && decode_time != track->next_decode) {
+      FbSample *last = &g_array_index (track->last_in_fragment ? samples : b->samples, FbSample, track->last_index);
+      last->duration = decode_time > track->last_start ? (guint32) MIN (decode_time - track->last_start, G_MAXUINT32) : 1;
+      track->next_decode = track->last_start + last->duration;
+    } else if (tf->tfdt && !track->started) {
+      track->next_decode = decode_time;
+    }
     gsize traf = box_begin (w, FOURCC ('t', 'r', 'a', 'f'));
     gsize tfhd = box_begin_full (w, FOURCC ('t', 'f', 'h', 'd'), 0, tf->flags);
     byte_writer_u32 (w, tf->track_id);
@@ -331,7 +350,7 @@ fb_fragment (Fmp4Builder *b, const FbTraf *trafs, guint n_trafs)
     box_end (w, tfhd);
     if (tf->tfdt) {
       gsize tfdt = box_begin_full (w, FOURCC ('t', 'f', 'd', 't'), tf->tfdt_version, 0);
-      tf->tfdt_version == 1 ? byte_writer_u64 (w, tf->decode_time) : byte_writer_u32 (w, (guint32) tf->decode_time);
+      tf->tfdt_version == 1 ? byte_writer_u64 (w, decode_time) : byte_writer_u32 (w, (guint32) decode_time);
       box_end (w, tfdt);
     }
     for (guint r = 0; r < tf->n_truns; r++) {
@@ -361,6 +380,14 @@ fb_fragment (Fmp4Builder *b, const FbTraf *trafs, guint n_trafs)
         s.description_index = (tf->flags & FB_TFHD_DESCRIPTION_INDEX) ? tf->description_index
                               : track->trex_description_index ? track->trex_description_index : 1;
         s.sync = fb_flags_sync (s.flags);
+        if (s.duration == 0)
+          s.duration = MAX (track->last_duration, 1);   /* until the next tfdt says otherwise */
+        track->started = TRUE;
+        track->last_start = track->next_decode;
+        track->next_decode += s.duration;
+        track->last_duration = s.duration;
+        track->last_index = samples->len;
+        track->last_in_fragment = TRUE;
         if (tr->flags & FB_TRUN_DURATION)
           byte_writer_u32 (w, in->duration);
         if (tr->flags & FB_TRUN_SIZE)
@@ -434,6 +461,12 @@ fb_fragment (Fmp4Builder *b, const FbTraf *trafs, guint n_trafs)
                       : moof_start;
     }
     byte_writer_put_u32_at (w, f[0], (guint32) (gint32) (target - base));
+  }
+  for (guint i = 0; i < b->tracks->len; i++) {
+    FbTrack *track = &g_array_index (b->tracks, FbTrack, i);
+    if (track->last_in_fragment)
+      track->last_index += b->samples->len;
+    track->last_in_fragment = FALSE;
   }
   g_array_append_vals (b->samples, samples->data, samples->len);
   return moof_start;

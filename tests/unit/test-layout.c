@@ -274,11 +274,15 @@ assert_moov_matches (Layout *l, const Fmp4Builder *b, const GByteArray *file)
     }
     g_assert_nonnull (t);
     g_assert_cmpuint (t->samples->len, ==, want->len);
+    /* Negative composition offsets are written shifted up to zero. */
+    gint32 shift = 0;
+    for (guint k = 0; k < want->len; k++)
+      shift = MAX (shift, -g_array_index (want, FbSample, k).composition_offset);
     for (guint k = 0; k < want->len; k++) {
       const FbSample *g = &g_array_index (t->samples, FbSample, k), *e = &g_array_index (want, FbSample, k);
       g_assert_cmpuint (g->size, ==, e->size);
       g_assert_cmpuint (g->duration, ==, e->duration);
-      g_assert_cmpint (g->composition_offset, ==, e->composition_offset);
+      g_assert_cmpint (g->composition_offset, ==, e->composition_offset + shift);
       g_assert_cmpint (g->sync, ==, e->sync);
       g_assert_cmpuint (g->description_index, ==, e->description_index);
       g_assert_cmpuint (g->offset, >=, l->header_len);
@@ -498,7 +502,26 @@ check_ctts (const gint32 offsets[3], gboolean expect_ctts, guint8 expect_version
 
 static void test_ctts_absent_when_zero (void) { check_ctts ((const gint32[]) { 0, 0, 0 }, FALSE, 0); }
 static void test_ctts_version_0_when_positive (void) { check_ctts ((const gint32[]) { 20, 0, 10 }, TRUE, 0); }
-static void test_ctts_version_1_when_negative (void) { check_ctts ((const gint32[]) { 10, -10, 0 }, TRUE, 1); }
+/* Negative offsets are shifted up to zero (version 0, as FFmpeg's remux
+ * writes them) and the edit starts the media that much later. */
+static void
+test_ctts_negative_shifted_with_edit (void)
+{
+  check_ctts ((const gint32[]) { 10, -10, 0 }, TRUE, 0);
+  Fmp4Builder b;
+  fb_init (&b);
+  fb_init_segment (&b, 1);
+  FbSample s[3] = { { .duration = 10, .size = 1, .composition_offset = 10 },
+                    { .duration = 10, .size = 1, .composition_offset = -10 },
+                    { .duration = 10, .size = 1 } };
+  fb_simple_fragment (&b, 1, 0, s, 3);
+  g_autoptr (Recording) rec = fb_index (fb_data (&b), fb_len (&b));
+  g_autoptr (Layout) l = layout_of (rec);
+  g_autoptr (GArray) traks = parse_moov (l);
+  Trak *t = trak_by_id (traks, 1);
+  g_assert_true (t->has_edts);
+  fb_clear (&b);
+}
 
 static void
 test_stsz_compact_when_sizes_equal (void)
@@ -625,6 +648,66 @@ test_snapshots_pinned_inside_runs (void)
       g_assert_cmphex (now->data[g->offset], ==, e->fill);
     }
   }
+  fb_clear (&b);
+}
+
+/* tfdt is the authority: the sample before a fragment lasts until that
+ * fragment's tfdt (a gap in the source), the recording's last sample keeps
+ * its own duration, and a snapshot taken before the gap was known keeps
+ * reading what it read, even rebuilt from its snapshot. */
+static void
+test_tfdt_gap_lasts_until_next_fragment (void)
+{
+  const FbSample s[2] = { { .duration = 1024, .size = 3 }, { .duration = 1024, .size = 2 } };
+  Fmp4Builder b;
+  fb_init (&b);
+  fb_init_segment (&b, 1);
+  fb_simple_fragment (&b, 1, 0, s, 2);
+  gsize first_len = fb_len (&b);
+  fb_simple_fragment (&b, 1, 48000, s, 2);
+  g_autoptr (Recording) rec = recording_new (&fmp4_indexer, "gap");
+  Source src = source_from_memory (fb_data (&b), first_len);
+  recording_update (rec, &src);
+  g_autoptr (Layout) old = layout_of (rec);
+  g_autoptr (GByteArray) before = read_all (old, fb_data (&b));
+  src.size = fb_len (&b);
+  g_assert_true (recording_update (rec, &src));
+  g_autoptr (GByteArray) after = read_all (old, fb_data (&b));
+  g_assert_cmpmem (before->data, before->len, after->data, after->len);
+  g_autoptr (Layout) rebuilt = layout_new (rec, snapshot_copy (old->snap));
+  g_autoptr (GByteArray) again = read_all (rebuilt, fb_data (&b));
+  g_assert_cmpmem (before->data, before->len, again->data, again->len);
+
+  g_autoptr (Layout) now = layout_of (rec);
+  g_autoptr (GArray) traks = parse_moov (now);
+  Trak *t = trak_by_id (traks, 1);
+  g_assert_cmpuint (t->samples->len, ==, 4);
+  const guint32 want[4] = { 1024, 48000 - 1024, 1024, 1024 };
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpuint (g_array_index (t->samples, FbSample, i).duration, ==, want[i]);
+  g_autoptr (GByteArray) grown = read_all (now, fb_data (&b));
+  assert_moov_matches (now, &b, grown);
+  fb_clear (&b);
+}
+
+/* A trun duration of 0 (FFmpeg's frag_every_frame once the other track has
+ * ended) never reaches stts: the next tfdt gives the sample its duration. */
+static void
+test_trun_zero_durations (void)
+{
+  const FbSample zero = { .duration = 0, .size = 3 };
+  Fmp4Builder b;
+  fb_init (&b);
+  fb_init_segment (&b, 1);
+  for (guint i = 0; i < 4; i++)
+    fb_simple_fragment (&b, 1, 1 + 1024 * i, &zero, 1);
+  g_autoptr (Recording) rec = fb_index (fb_data (&b), fb_len (&b));
+  g_autoptr (Layout) l = layout_of (rec);
+  g_autoptr (GArray) traks = parse_moov (l);
+  Trak *t = trak_by_id (traks, 1);
+  g_assert_cmpuint (t->samples->len, ==, 4);
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpuint (g_array_index (t->samples, FbSample, i).duration, ==, 1024);
   fb_clear (&b);
 }
 
@@ -764,9 +847,11 @@ test_long_duration_uses_version_1 (void)
   Fmp4Builder b;
   fb_init (&b);
   fb_init_segment (&b, 1);
-  const FbSample s[3] = { { .duration = 0xf0000000u, .size = 1 }, { .duration = 0xf0000000u, .size = 1 },
-                          { .duration = 5, .size = 1 } };
-  fb_simple_fragment (&b, 1, 0, s, 3);
+  /* Past 2^32 in the media and in the movie timescale (1000). */
+  FbSample s[128];
+  for (guint i = 0; i < N (s); i++)
+    s[i] = (FbSample) { .duration = i + 1 < N (s) ? 0xf0000000u : 5, .size = 1 };
+  fb_simple_fragment (&b, 1, 0, s, N (s));
   g_autoptr (Recording) rec = fb_index (fb_data (&b), fb_len (&b));
   g_autoptr (Layout) l = layout_of (rec);
   g_autoptr (GArray) traks = parse_moov (l);
@@ -872,7 +957,9 @@ main (int argc, char **argv)
   g_test_add_func ("/layout/moov/stss-lists-syncs", test_stss_lists_sync_samples);
   g_test_add_func ("/layout/moov/ctts-absent", test_ctts_absent_when_zero);
   g_test_add_func ("/layout/moov/ctts-v0-positive", test_ctts_version_0_when_positive);
-  g_test_add_func ("/layout/moov/ctts-v1-negative", test_ctts_version_1_when_negative);
+  g_test_add_func ("/layout/moov/ctts-negative-shifted", test_ctts_negative_shifted_with_edit);
+  g_test_add_func ("/layout/timing/tfdt-gap", test_tfdt_gap_lasts_until_next_fragment);
+  g_test_add_func ("/layout/timing/trun-zero-durations", test_trun_zero_durations);
   g_test_add_func ("/layout/moov/stsz-compact", test_stsz_compact_when_sizes_equal);
   g_test_add_func ("/layout/moov/track-without-samples", test_track_without_samples_declared);
   g_test_add_func ("/layout/moov/empty-recording", test_empty_recording);
