@@ -449,9 +449,40 @@ catalog_forget_dir (const char *dir)
   g_mutex_unlock (&fs.lock);
 }
 
+typedef enum { WRITER_UNKNOWN, WRITER_NONE, WRITER_OPEN } WriterState;
+
+/* Whether any process has the file open for writing: a read lease is granted
+ * only when none has (fcntl(2), F_SETLEASE), and is given back at once.  The
+ * kernel knows every local writer, a recorder that died included (its
+ * descriptors are closed), but not a writer on another host: sources where
+ * inotify does not work keep the mtime rule.  A writer that opens the file
+ * in the instant the lease is held waits for its release (SIGIO, which would
+ * tell us, is ignored: main.c). */
+static WriterState
+writer_state (int fd)
+{
+  if (fs.opts.no_inotify)
+    return WRITER_UNKNOWN;
+  if (fcntl (fd, F_SETLEASE, F_RDLCK) == 0) {
+    fcntl (fd, F_SETLEASE, F_UNLCK);
+    return WRITER_NONE;
+  }
+  return errno == EAGAIN ? WRITER_OPEN : WRITER_UNKNOWN;   /* EACCES: not ours and no CAP_LEASE */
+}
+
 gboolean
 entry_is_live (const Entry *entry)
 {
+  /* Live from the first write until the writer closes the file; by mtime
+   * and settle where that cannot be known (design: "Liveness"). */
+  switch (writer_state (entry->fd->fd)) {
+  case WRITER_OPEN:
+    return TRUE;
+  case WRITER_NONE:
+    return FALSE;
+  case WRITER_UNKNOWN:
+    break;
+  }
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   return now - (gint64) entry->seen.st_mtim.tv_sec < (gint64) fs.opts.settle;
 }

@@ -1,8 +1,11 @@
 /* main.c — livemp4fs SOURCE MOUNTPOINT [options]: options, logging, session. */
 #include "livemp4fs.h"
 
+#include <signal.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +152,8 @@ main (int argc, char **argv)
   fs.se = fuse_session_new (&args, &livemp4fs_ops, sizeof livemp4fs_ops, NULL);
   if (!fs.se)
     goto out;
+  /* A lease break (catalog.c, writer_state) must not end the daemon. */
+  signal (SIGIO, SIG_IGN);
   if (fuse_set_signal_handlers (fs.se) != 0)
     goto destroy;
   if (fuse_session_mount (fs.se, cmd.mountpoint) != 0)

@@ -89,9 +89,11 @@ invalidate_names (fuse_ino_t parent, const char *name)
   }
 }
 
-/* TRUE when path is a recording the kernel may be caching as settled. */
+/* TRUE when path is a recording the kernel may have cached: one that was
+ * settled when it was last looked up may have become live, or have changed
+ * since (a write, its writer closing it, a chmod). */
 static gboolean
-is_settled_recording (const char *path)
+is_recording (const char *path)
 {
   struct stat st;
   if (fstatat (fs.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -99,11 +101,8 @@ is_settled_recording (const char *path)
   Entry *entry = catalog_find_entry (&st);
   if (!entry)
     return FALSE;
-  g_mutex_lock (&entry->lock);
-  gboolean settled = !entry_is_live (entry);
-  g_mutex_unlock (&entry->lock);
   entry_unref (entry);
-  return settled;
+  return TRUE;
 }
 
 static void
@@ -131,9 +130,10 @@ handle_event (const struct inotify_event *ev)
     catalog_forget_dir (dir);
   } else {
     g_autofree char *path = path_join (dir, ev->name);
-    if (!is_settled_recording (path))
+    if (!is_recording (path))
       return;
-    g_info ("%s changed after it had settled", path);
+    if (ev->mask & IN_CLOSE_WRITE)
+      g_debug ("%s: closed by its writer", path);
   }
   invalidate_names (parent, ev->name);
 }
