@@ -13,7 +13,7 @@ me="install-deps"
 
 if (($# > 0)); then
   wanted=("$@")
-  what="$*"
+  what="the command line"
 else
   mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' packages.txt)
   what="packages.txt"
@@ -35,7 +35,7 @@ missing_packages() {
 
 mapfile -t missing < <(missing_packages)
 if ((${#missing[@]} == 0)); then
-  echo "$me: the ${#wanted[@]} packages of $what are installed"
+  echo "$me: nothing to install (${#wanted[@]} packages from $what, all installed)"
   exit 0
 fi
 
@@ -75,4 +75,4 @@ if ((${#missing[@]} > 0)); then
   echo "$me: still not installed after apt-get: ${missing[*]}" >&2
   exit 1
 fi
-echo "$me: installed; the ${#wanted[@]} packages of $what are all there now"
+echo "$me: done (${#wanted[@]} packages from $what, all installed now)"
