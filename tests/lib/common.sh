@@ -6,6 +6,8 @@
 #             bail_out MSG | done_testing
 #             The exit status is the number of failed tests (255 on a plan mismatch or an
 #             unexpected exit, or if a mount or a process was left behind).
+# Needs:      require_fuse | require_tool CMD[:PACKAGE]... | require_that DESC PACKAGE CMD...
+#             (a missing tool fails the test; ALLOW_SKIP=1 skips it instead: see below)
 # Fixtures:   make_tmp (prints a new directory under one per-test directory in ${TMPDIR:-/tmp},
 #             removed on exit) | track_pid PID (killed on exit)
 #             mount_fs SRC MNT [ARGS...] | unmount_fs MNT | daemon_alive MNT | daemon_log MNT
