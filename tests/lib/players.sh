@@ -141,3 +141,63 @@ known_bug() {
   fi
   return "$status"
 }
+
+# start_nginx DIR WWW [DIRECTIVES]: nginx on a free port of 127.0.0.1 (its config, logs and
+# temporary files in DIR), serving WWW at / and, inside its server block, DIRECTIVES (more
+# locations, e.g. "location /media/ { alias $MNT/; }").  The access log DIR/access.log has
+# one line a request: "$msec $request_time $status $body_bytes_sent "$http_range"
+# "$sent_http_content_range" $uri".  Sets NGINX_PORT and NGINX_PID (tracked: stopped on
+# exit); returns non-zero, printing why, if nginx does not listen within 10 s.
+# (40-browser.t keeps its own copy of this configuration.)
+NGINX_PORT="" NGINX_PID=""
+start_nginx() {
+  local dir=$1 www=$2 directives=${3:-} user_line=""
+  mkdir -p "$dir/tmp"
+  NGINX_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  [[ $(id -u) == 0 ]] && user_line="user root;"
+  cat >"$dir/nginx.conf" <<NGX
+$user_line
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log info;
+events { worker_connections 64; }
+http {
+  types { text/html html; video/mp4 mp4; }
+  default_type application/octet-stream;
+  log_format ranges '\$msec \$request_time \$status \$body_bytes_sent "\$http_range" "\$sent_http_content_range" \$uri';
+  access_log $dir/access.log ranges;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { root $www; }
+    $directives
+  }
+}
+NGX
+  if ! to 10 nginx -t -q -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/t.log" 2>&1; then
+    echo "nginx -t: bad configuration"; cat "$dir/t.log" "$dir/error.log"
+    return 1
+  fi
+  nginx -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout.log" 2>&1 \
+    {_tap_stdout}>&- {_tap_stderr}>&- &
+  NGINX_PID=$!
+  track_pid "$NGINX_PID"
+  _nginx_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null; }
+  if ! wait_until 10 _nginx_listening; then
+    echo "nginx does not listen on 127.0.0.1:$NGINX_PORT"; cat "$dir/error.log"
+    return 1
+  fi
+  echo "nginx listens on 127.0.0.1:$NGINX_PORT"
+}
+
+# stop_nginx: stops the nginx of start_nginx (TERM, then waits for it).
+stop_nginx() {
+  [[ -n $NGINX_PID ]] || return 0
+  _stop_pid "$NGINX_PID"
+  NGINX_PID=""
+}
+
