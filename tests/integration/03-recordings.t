@@ -14,7 +14,7 @@ VARIANTS=(
   "video-fragdur --video-only -- -frag_duration 200000"
   "sepmoof -- -movflags frag_keyframe+empty_moov+separate_moof"
 )
-PER_VARIANT=10
+PER_VARIANT=11
 plan $((${#VARIANTS[@]} * PER_VARIANT + 6))
 
 T=$(make_tmp)
@@ -39,6 +39,7 @@ for name in "${names[@]}"; do
   check "$name: same decoded frames as the source" same_frames "$src" "$virt"
   check "$name: same packets and timestamps as the source" same_packets "$src" "$virt"
   check "$name: same duration and start times as the source" same_timing "$src" "$virt"
+  check "$name: same packets at the same times as the source, in ffprobe and GStreamer" same_timing_all "$src" "$virt"
   to 60 "$LIVEMP4" export "$src" "$OUT/$name.export" >"$OUT/$name.export.log" 2>&1
   check "$name: livemp4 export succeeds" test -s "$OUT/$name.export"
   check "$name: mounted file equals livemp4 export byte for byte" to 60 cmp "$OUT/$name.export" "$virt"

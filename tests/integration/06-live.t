@@ -12,7 +12,7 @@ SRC=$T/src MNT=$T/mnt W=$T/work
 mkdir -p "$SRC" "$W/copies"
 SETTLE=3
 
-plan 22
+plan 23
 check "mount an empty SOURCE (settle=$SETTLE)" mount_fs "$SRC" "$MNT" -o settle=$SETTLE || bail_out "cannot mount"
 
 # --- 1. copies while the recording grows ------------------------------------------------
@@ -40,6 +40,8 @@ to 30 cp "$MNT/live.mp4" "$W/final.mp4"
 check "the finished virtual file is a valid fast-start MP4" check_mp4 "$W/final.mp4"
 check "the finished virtual file has the source's frames" same_frames "$SRC/live.mp4" "$W/final.mp4"
 check "the finished virtual file has the source's timing" same_timing "$SRC/live.mp4" "$W/final.mp4"
+check "the finished virtual file has the source's packets at its times, in ffprobe and GStreamer" \
+  same_timing_all "$SRC/live.mp4" "$W/final.mp4"
 to 60 "$LIVEMP4" export "$SRC/live.mp4" "$W/export.mp4"
 check "the finished virtual file equals livemp4 export" to 30 cmp "$W/export.mp4" "$W/final.mp4"
 

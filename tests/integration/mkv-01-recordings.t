@@ -55,7 +55,7 @@ for n in x264-aac.mkv vp9-opus.webm; do
   done
 done
 
-plan $((${#NAMES[@]} * 4 + ${#CUTS[@]} * 2 + 4))
+plan $((${#NAMES[@]} * 5 + ${#CUTS[@]} * 2 + 4))
 
 check "mount" mount_fs "$SRC" "$MNT" || bail_out "cannot mount"
 
@@ -162,6 +162,11 @@ for n in "${NAMES[@]}"; do
     check "$n: every packet but the held-back tail" holds_all_but_tail "$W/$n" "$v"
   fi
   check "$n: start times and duration as the source's (within 50 ms)" timing_close "$W/$n" "$v"
+  if [[ ${KIND[$n]} == same ]]; then
+    check "$n: same packets at the same times as the source, in ffprobe and GStreamer" same_timing_all "$W/$n" "$v"
+  else
+    check "$n: its packets are the source's first, at the same times, in ffprobe and GStreamer" timing_prefix "$v" "$W/$n"
+  fi
 done
 
 for c in "${CUTS[@]}"; do

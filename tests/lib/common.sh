@@ -708,3 +708,28 @@ file_size() { to 10 stat -c %s "$1"; }
 sha256_tree() {
   (cd "$1" && to 60 find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
 }
+
+# ------------------------------------------------------------ timing (two readers) ---------
+# same_timing_all SRC VIRT [--tolerance S]: per stream, the same packets (data MD5 and
+#             keyframe flags, in order) at the same presentation times (relative to each
+#             file's start: A/V start offsets included) within S (default 0.0005 s for an MP4
+#             source, 0.0015 s for Matroska, whose block times are milliseconds), and the same
+#             presentation end within one packet, as ffprobe AND as GStreamer (qtdemux,
+#             matroskademux) read them.  See tests/lib/timing.py.
+# timing_prefix A B: A's packets are the first of B's per stream, at the same times, in both.
+# same_packet_counts SRC VIRT: as many packets per stream (ffprobe's count).
+# TIMING_PYTHON: a python3 with GStreamer's bindings (gi); found among python3 and
+# /usr/bin/python3 (a pyenv or venv python3 first on PATH often lacks them).
+TIMING_PY="$TESTS_LIB/timing.py"
+export TIMING_CACHE="$_tmp_root/timing-cache"
+if [[ -z ${TIMING_PYTHON:-} ]]; then
+  for _p in python3 /usr/bin/python3; do
+    if "$_p" -c 'import gi; gi.require_version("Gst", "1.0")' 2>/dev/null; then TIMING_PYTHON=$_p; break; fi
+  done
+  : "${TIMING_PYTHON:=python3}"
+  unset _p
+fi
+timing_py() { to 600 "$TIMING_PYTHON" "$TIMING_PY" "$@"; }
+same_timing_all() { timing_py compare "$@"; }
+timing_prefix() { timing_py prefix "$@"; }
+same_packet_counts() { timing_py counts "$@"; }
