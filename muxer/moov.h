@@ -33,6 +33,7 @@ typedef struct {
   /* stts, ctts, stsc: the snapshot's last entry, which the table may have
    * grown past (a run or chunk that went on). */
   guint32 last[3];
+  guint32 before_last[2];     /* stts: the entry before the last, also the snapshot's own */
   guint64 base;               /* stco, co64: added to every payload offset */
   guint32 shift;              /* ctts: added to every offset, so that none is negative */
 } MoovTable;

@@ -52,8 +52,10 @@ static void
 write_stts (ByteWriter *w, const SampleTable *t, const TablePin *pin, Moov *out)
 {
   MoovTable table = { .kind = MOOV_STTS, .table = t, .entries = pin->stts_entries };
-  table.last[0] = pin->stts_last_count;
-  table.last[1] = pin->stts_last_delta;
+  table.last[0] = pin->stts_tail[1].count;
+  table.last[1] = pin->stts_tail[1].delta;
+  table.before_last[0] = pin->stts_tail[0].count;
+  table.before_last[1] = pin->stts_tail[0].delta;
   write_table (w, FOURCC ('s', 't', 't', 's'), 0, &table, out);
 }
 
@@ -159,10 +161,12 @@ encode_entries (const MoovTable *table, guint32 first, guint32 count, guint8 *ou
     end--;
   switch (table->kind) {
   case MOOV_STTS: {
+    /* The last two entries are the snapshot's own (TablePin). */
     const DurationRun *runs = (const DurationRun *) t->durations->data;
     for (guint32 i = first; i < end; i++, out += 8) {
-      put32 (out, runs[i].count);
-      put32 (out + 4, runs[i].delta);
+      gboolean before_last = i + 2 == table->entries;
+      put32 (out, before_last ? table->before_last[0] : runs[i].count);
+      put32 (out + 4, before_last ? table->before_last[1] : runs[i].delta);
     }
     break;
   }

@@ -214,7 +214,7 @@ recording_set_last_duration (Recording *rec, Track *track, guint64 duration)
   guint32 d = (guint32) CLAMP (duration, 1, G_MAXUINT32);
   if (table->count == 0 || sample_table_last_duration (table) == d)
     return;
-  rec->moov_table_bytes += 8ull * sample_table_set_last_duration (table, d);
+  rec->moov_table_bytes += (guint64) (8 * (gint64) sample_table_set_last_duration (table, d));
   rec->generation++;
 }
 

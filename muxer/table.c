@@ -111,24 +111,29 @@ sample_table_last_duration (const SampleTable *t)
   return t->durations->len ? g_array_index (t->durations, DurationRun, t->durations->len - 1).delta : 0;
 }
 
-guint
+gint
 sample_table_set_last_duration (SampleTable *t, guint32 duration)
 {
   g_return_val_if_fail (t->count > 0, 0);
-  DurationRun *d = &g_array_index (t->durations, DurationRun, t->durations->len - 1);
+  guint last = t->durations->len - 1;
+  DurationRun *d = &g_array_index (t->durations, DurationRun, last);
   guint32 old = d->delta;
   if (old == duration)
     return 0;
   t->duration = t->duration - old + duration;
-  if (d->count == 1) {
-    /* Never merged into the run before: a snapshot may read that one from
-     * the table as it stands. */
-    d->delta = duration;
-    return 0;
+  if (d->count > 1) {
+    d->count--;
+    PUSH (t->durations, DurationRun, { 1, duration });
+    return 1;
   }
-  d->count--;
-  PUSH (t->durations, DurationRun, { 1, duration });
-  return 1;
+  DurationRun *before = last ? &g_array_index (t->durations, DurationRun, last - 1) : NULL;
+  if (before && before->delta == duration) {
+    before->count++;
+    g_array_set_size (t->durations, last);
+    return -1;
+  }
+  d->delta = duration;
+  return 0;
 }
 
 guint64
@@ -150,9 +155,14 @@ void
 sample_table_pin (const SampleTable *t, guint32 n, TablePin *pin)
 {
   *pin = (TablePin) { .duration = sample_table_duration (t, n) };
-  pin->stts_entries = sample_table_duration_runs (t, n, &pin->stts_last_count);
-  if (pin->stts_entries)
-    pin->stts_last_delta = g_array_index (t->durations, DurationRun, pin->stts_entries - 1).delta;
+  guint32 last_count;
+  pin->stts_entries = sample_table_duration_runs (t, n, &last_count);
+  if (pin->stts_entries >= 2)
+    pin->stts_tail[0] = g_array_index (t->durations, DurationRun, pin->stts_entries - 2);
+  if (pin->stts_entries >= 1) {
+    pin->stts_tail[1] = g_array_index (t->durations, DurationRun, pin->stts_entries - 1);
+    pin->stts_tail[1].count = last_count;
+  }
 }
 
 /* The runs (each a guint32 count first) that the first n of total samples

@@ -81,21 +81,21 @@ void sample_table_clear (SampleTable *t);
 void sample_table_append (SampleTable *t, const SampleInfo *s);
 /* Gives the last sample a new duration, once the sample after it shows how
  * long it lasts (a gap in the source's timestamps, or the end of a guess).
- * Only the last stts run changes, split if it held more samples: the runs a
- * snapshot reads from the table stay as they were, and its own last run is
- * its own copy.  Returns the change in stts entries (0 or 1). */
-guint sample_table_set_last_duration (SampleTable *t, guint32 duration);
+ * Only the last two stts runs change (the last split off, or merged into
+ * the one before), so the runs stay maximal, as if the sample had come with
+ * that duration, and a snapshot, which pins its last two, reads what it read.
+ * Returns the change in stts entries (-1, 0 or 1). */
+gint sample_table_set_last_duration (SampleTable *t, guint32 duration);
 guint32 sample_table_last_duration (const SampleTable *t);
 
 /* What a snapshot of the first n samples keeps of what may change after it:
  * the duration of the table's last sample (sample_table_set_last_duration),
- * which is the stts run a snapshot ends with and the sum of its durations.
+ * which changes the last two stts runs at most, and the sum of durations.
  * A snapshot is its sample counts and these. */
 typedef struct {
   guint64 duration;           /* of the first n samples */
   guint32 stts_entries;
-  guint32 stts_last_count;
-  guint32 stts_last_delta;
+  DurationRun stts_tail[2];   /* the last two entries (the last one alone if there is one) */
 } TablePin;
 
 void sample_table_pin (const SampleTable *t, guint32 n, TablePin *pin);

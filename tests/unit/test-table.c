@@ -55,6 +55,53 @@ test_equal_durations_share_a_run (void)
   sample_table_clear (&t);
 }
 
+/* Setting the last sample's duration keeps the runs maximal: the table is
+ * the one whose sample came with that duration, whatever was guessed first. */
+static void
+test_last_duration_set_keeps_runs_maximal (void)
+{
+  const guint32 guessed[] = { 10, 10, 10, 7, 10, 99, 20, 5 };
+  const guint32 final[] = { 10, 10, 10, 10, 10, 20, 20, 20 };
+  SampleTable a, b;
+  guint64 pa = 0, pb = 0;
+  sample_table_init (&a);
+  sample_table_init (&b);
+  for (gsize i = 0; i < G_N_ELEMENTS (final); i++) {
+    append_contiguous (&a, &pa, 5, guessed[i], 0, TRUE);
+    sample_table_set_last_duration (&a, final[i]);
+    append_contiguous (&b, &pb, 5, final[i], 0, TRUE);
+    g_assert_cmpuint (a.durations->len, ==, b.durations->len);
+    g_assert_cmpmem (a.durations->data, a.durations->len * sizeof (DurationRun), b.durations->data,
+                     b.durations->len * sizeof (DurationRun));
+    g_assert_cmpuint (a.duration, ==, b.duration);
+  }
+  sample_table_clear (&a);
+  sample_table_clear (&b);
+}
+
+/* A pin keeps what a snapshot read of the runs, however the last duration changes. */
+static void
+test_pin_survives_last_duration_change (void)
+{
+  SampleTable t;
+  guint64 pos = 0;
+  sample_table_init (&t);
+  for (guint i = 0; i < 4; i++)
+    append_contiguous (&t, &pos, 5, 10, 0, TRUE);
+  append_contiguous (&t, &pos, 5, 3, 0, TRUE);
+  TablePin pin;
+  sample_table_pin (&t, t.count, &pin);
+  g_assert_cmpuint (pin.stts_entries, ==, 2);
+  g_assert_cmpuint (pin.stts_tail[0].count, ==, 4);
+  g_assert_cmpuint (pin.stts_tail[1].delta, ==, 3);
+  g_assert_cmpuint (pin.duration, ==, 43);
+  sample_table_set_last_duration (&t, 10);   /* merges into the run before */
+  g_assert_cmpuint (t.durations->len, ==, 1);
+  g_assert_cmpuint (g_array_index (t.durations, DurationRun, 0).count, ==, 5);
+  g_assert_cmpuint (pin.stts_tail[0].count, ==, 4);
+  sample_table_clear (&t);
+}
+
 static void
 test_equal_offsets_share_a_run (void)
 {
@@ -433,6 +480,8 @@ main (int argc, char **argv)
   g_test_add_func ("/table/empty", test_empty_table);
   g_test_add_func ("/table/durations/runs", test_equal_durations_share_a_run);
   g_test_add_func ("/table/offsets/runs", test_equal_offsets_share_a_run);
+  g_test_add_func ("/table/durations/last-set-keeps-runs-maximal", test_last_duration_set_keeps_runs_maximal);
+  g_test_add_func ("/table/durations/pin-survives-last-change", test_pin_survives_last_duration_change);
   g_test_add_func ("/table/sync/empty-while-all-sync", test_sync_list_empty_while_all_sync);
   g_test_add_func ("/table/sync/materialised-at-first-non-sync", test_sync_list_materialised_at_first_non_sync);
   g_test_add_func ("/table/sync/first-sample-non-sync", test_first_sample_non_sync);
