@@ -203,17 +203,21 @@ check_trak (Span trak, const Track *track, guint32 n, guint64 mdat_body, guint64
   FUZZ_CHECK (total == mdhd_duration, "mdhd duration %" G_GUINT64_FORMAT " vs stts %" G_GUINT64_FORMAT,
               mdhd_duration, total);
 
-  /* ctts: composition offsets, or none when they are all zero. */
+  /* ctts: composition offsets, or none when they are all zero; negative
+   * ones shifted up to zero (version 0), as FFmpeg's remux writes them. */
+  gint64 shift = 0;
+  for (i = 0; i < n; i++)
+    shift = MAX (shift, -(gint64) x.offset[i]);
   if (child (stbl, FOURCC ('c', 't', 't', 's'), &ctts, FALSE)) {
     e = table (ctts, 0, 8, &count, &version);
+    FUZZ_CHECK (version == 0, "ctts version %u", version);
     i = 0;
     for (guint32 k = 0; k < count; k++) {
       guint32 c = be32 (e + 8 * k);
-      gint32 off = (gint32) be32 (e + 8 * k + 4);
+      gint64 off = (gint64) be32 (e + 8 * k + 4);
       FUZZ_CHECK (c > 0 && c <= n - i, "ctts entry count");
-      FUZZ_CHECK (version == 1 || off >= 0, "negative offset in a version 0 ctts");
       for (guint32 j = 0; j < c; j++, i++)
-        FUZZ_CHECK (off == x.offset[i], "sample %u composition offset", i);
+        FUZZ_CHECK (off == (gint64) x.offset[i] + shift, "sample %u composition offset", i);
     }
     FUZZ_CHECK (i == n, "ctts covers %u of %u samples", i, n);
   } else {
