@@ -417,6 +417,31 @@ def compare_readings(reader, ra, rb, tol, prefix=False, names=('src', 'virt')):
     return diffs, summary
 
 
+def mp4_rules(reader, r, name, tol):
+    """What the design asks of the virtual file's tables, as a reader sees them: decode
+    times strictly increase in every stream (never a zero or negative stts delta), and an
+    audio packet's presentation time is its decode time (never a gap hidden in audio ctts)."""
+    out = []
+    for s in r['streams']:
+        ps = s['packets']
+        back = [i for i in range(1, len(ps))
+                if ps[i][1] is not None and ps[i - 1][1] is not None and ps[i][1] <= ps[i - 1][1]]
+        if back:
+            i = back[0]
+            out.append('%s: %s stream %d: decode times do not increase at %d of %d packets; first at '
+                       'packet %d: dts %s after %s' % (reader, name, s['index'], len(back), len(ps), i,
+                                                        fmt(ps[i][1]), fmt(ps[i - 1][1])))
+        if s['type'] == 'audio':
+            off = [i for i, p in enumerate(ps)
+                   if p[0] is not None and p[1] is not None and abs(p[0] - p[1]) > tol / 2 + 1e-6]
+            if off:
+                i = off[0]
+                out.append('%s: %s stream %d: %d audio packets presented apart from their decode time '
+                           '(composition offsets); first at packet %d: pts %s, dts %s' % (
+                               reader, name, s['index'], len(off), i, fmt(ps[i][0]), fmt(ps[i][1])))
+    return out
+
+
 def cut_fragment(path):
     """A fragmented MP4 whose last top-level box runs past the end of the file."""
     if is_matroska(path):
@@ -500,6 +525,7 @@ def cmd_compare(args, prefix=False):
         else:
             d, s = compare_readings(reader, ra, rb, tol, prefix, names)
         virt, ref, vname = (ra, rb, names[0]) if prefix else (rb, ra, names[1])
+        d += mp4_rules(reader, virt, vname, tol)
         for w in virt.get('warnings', []):
             if w not in ref.get('warnings', []):
                 d.append('%s: warning reading %s only: %s' % (reader, vname, w))
