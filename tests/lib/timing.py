@@ -325,10 +325,11 @@ def typical_duration(s):
 
 
 def end_of(s):
-    """Where the stream's presentation ends: max(pts + duration); a packet without a duration
-    counts with the stream's typical one."""
+    """Where the stream's presentation ends: max(pts + duration) over the packets the reader
+    presents (not those FFmpeg discards); one without a duration counts with the stream's
+    typical one."""
     td = typical_duration(s)
-    ends = [p[0] + (p[2] if p[2] is not None else td) for p in s['packets'] if p[0] is not None]
+    ends = [p[0] + (p[2] if p[2] is not None else td) for p in s['packets'] if p[0] is not None and not p[6]]
     return max(ends) if ends else None
 
 
@@ -383,6 +384,15 @@ def compare_readings(reader, ra, rb, tol, prefix=False, names=('src', 'virt')):
             for i in badk[:MAX_SHOWN]:
                 diffs.append('   #%d pts %s/%s key %s in %s, %s in %s' % (
                     i, fmt(pa[i][0]), fmt(pb[i][0]), pa[i][3], na, pb[i][3], nb))
+        # Packets the reader discards (FFmpeg: outside the edit list, flag D) in the virtual
+        # file only: the source presents them, the virtual file does not.
+        iv, ir = (pa, pb) if prefix else (pb, pa)
+        dropped = [i for i in range(n) if iv[i][6] and not ir[i][6]]
+        if dropped:
+            i = dropped[0]
+            diffs.append('%s: %d packets that the source presents are discarded in %s (outside its edit '
+                         'list); first at packet %d: pts %s, dts %s' % (
+                             tag, len(dropped), na if prefix else nb, i, fmt(iv[i][0]), fmt(iv[i][1])))
         # Presentation times relative to each file's start.
         badt = []
         for i in range(n):
