@@ -64,7 +64,10 @@ plan_track (TrackPlan *p, guint32 movie_timescale)
   gint64 media_start = MAX (0, empty - start) + MAX (late, 0);
   p->edit = p->empty_edit != 0 || media_start != 0;
   p->media_start = (guint64) media_start;
-  gint64 end = first_offset + (gint64) p->media_duration;
+  /* The edit runs to the latest presentation end, not the sum of
+   * durations: a recording cut after a P-frame whose B-frames never came
+   * shows that frame after the last decode time. */
+  gint64 end = p->n ? p->pin->presentation_end + shift : 0;
   guint64 shown = end > media_start ? (guint64) (end - media_start) : 0;
   p->segment = rescale_up (shown, t->timescale, movie_timescale);
 }

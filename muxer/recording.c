@@ -287,7 +287,7 @@ recording_snapshot (Recording *rec)
   for (guint i = 0; i < snap->n_tracks; i++) {
     const Track *t = g_ptr_array_index (rec->tracks, i);
     snap->counts[i] = t->table.count;
-    sample_table_pin (&t->table, t->table.count, &snap->pins[i]);
+    sample_table_pin (&t->table, &snap->pins[i]);
     /* A Matroska track waits for its first frame, or is left out, with no
      * sample entry; it has no samples then. */
     snap->configured[i] = t->sample_descriptions && t->timescale;

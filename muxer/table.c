@@ -15,6 +15,7 @@ sample_table_init (SampleTable *t)
   t->chunk_runs = g_array_new (FALSE, FALSE, sizeof (ChunkRun));
   t->offset_minima = g_array_new (FALSE, FALSE, sizeof (OffsetMinimum));
   t->all_sync = TRUE;
+  t->settled_presentation_end = G_MININT64;
   t->first_other_size = G_MAXUINT32;
   t->first_offset = G_MAXUINT32;
   t->first_negative_offset = G_MAXUINT32;
@@ -58,6 +59,11 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
   guint32 index = t->count;
 
   g_return_if_fail (t->count < G_MAXUINT32);
+  if (index > 0) {
+    /* The last sample's duration is final now: it joins the settled end. */
+    gint32 last_offset = g_array_index (t->offsets, OffsetRun, t->offsets->len - 1).offset;
+    t->settled_presentation_end = MAX (t->settled_presentation_end, (gint64) t->duration + last_offset);
+  }
   PUSH (t->sizes, guint32, s->size);
   if (index > 0 && t->first_other_size == G_MAXUINT32 && s->size != g_array_index (t->sizes, guint32, 0))
     t->first_other_size = index;
@@ -152,11 +158,16 @@ sample_table_duration (const SampleTable *t, guint32 n)
 }
 
 void
-sample_table_pin (const SampleTable *t, guint32 n, TablePin *pin)
+sample_table_pin (const SampleTable *t, TablePin *pin)
 {
-  *pin = (TablePin) { .duration = sample_table_duration (t, n) };
+  *pin = (TablePin) { .duration = t->duration };
+  if (t->count) {
+    /* The last sample ends at the table's duration plus its offset. */
+    gint32 last_offset = g_array_index (t->offsets, OffsetRun, t->offsets->len - 1).offset;
+    pin->presentation_end = MAX (t->settled_presentation_end, (gint64) t->duration + last_offset);
+  }
   guint32 last_count;
-  pin->stts_entries = sample_table_duration_runs (t, n, &last_count);
+  pin->stts_entries = sample_table_duration_runs (t, t->count, &last_count);
   if (pin->stts_entries >= 2)
     pin->stts_tail[0] = g_array_index (t->durations, DurationRun, pin->stts_entries - 2);
   if (pin->stts_entries >= 1) {

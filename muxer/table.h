@@ -60,6 +60,9 @@ typedef struct {
    * a sample and an offset below every one before it, so the most negative
    * offset among the first n samples is a binary search away. */
   GArray *offset_minima;      /* OffsetMinimum */
+  /* The latest presentation end (decode time + offset + duration) of every
+   * sample but the last, whose duration may still change. */
+  gint64 settled_presentation_end;
 } SampleTable;
 
 typedef struct {
@@ -94,11 +97,13 @@ guint32 sample_table_last_duration (const SampleTable *t);
  * A snapshot is its sample counts and these. */
 typedef struct {
   guint64 duration;           /* of the first n samples */
+  gint64 presentation_end;    /* the latest decode time + composition offset + duration */
   guint32 stts_entries;
   DurationRun stts_tail[2];   /* the last two entries (the last one alone if there is one) */
 } TablePin;
 
-void sample_table_pin (const SampleTable *t, guint32 n, TablePin *pin);
+/* Pins every sample the table has now. */
+void sample_table_pin (const SampleTable *t, TablePin *pin);
 
 /* Queries about the first n samples (n <= t->count). */
 guint64 sample_table_duration (const SampleTable *t, guint32 n);

@@ -690,6 +690,30 @@ test_tfdt_gap_lasts_until_next_fragment (void)
   fb_clear (&b);
 }
 
+/* A recording cut after a P-frame whose B-frames never came: that frame is
+ * shown after the last decode time, and the edit runs to its end. */
+static void
+test_edit_covers_last_presentation (void)
+{
+  Fmp4Builder b;
+  fb_init (&b);
+  fb_init_segment (&b, 1);
+  guint32 ts = g_array_index (b.tracks, FbTrack, 0).timescale;
+  guint32 f = ts / 25;
+  const FbSample s[2] = { { .duration = f, .size = 3, .composition_offset = (gint32) f },
+                          { .duration = f, .size = 3, .flags = FB_NON_SYNC, .composition_offset = (gint32) (3 * f) } };
+  fb_simple_fragment (&b, 1, 0, s, 2);
+  g_autoptr (Recording) rec = fb_index (fb_data (&b), fb_len (&b));
+  g_autoptr (Layout) l = layout_of (rec);
+  g_autoptr (GArray) traks = parse_moov (l);
+  Trak *t = trak_by_id (traks, 1);
+  g_assert_true (t->has_edts);
+  g_assert_cmpuint (t->elst_entries, ==, 2);   /* an empty edit (the first frame at one frame), then the media */
+  /* Shown from one frame to the P-frame's end, five frames: 200 ms in all. */
+  g_assert_cmpuint (l->duration, ==, 200);
+  fb_clear (&b);
+}
+
 /* A trun duration of 0 (FFmpeg's frag_every_frame once the other track has
  * ended) never reaches stts: the next tfdt gives the sample its duration. */
 static void
@@ -959,6 +983,7 @@ main (int argc, char **argv)
   g_test_add_func ("/layout/moov/ctts-v0-positive", test_ctts_version_0_when_positive);
   g_test_add_func ("/layout/moov/ctts-negative-shifted", test_ctts_negative_shifted_with_edit);
   g_test_add_func ("/layout/timing/tfdt-gap", test_tfdt_gap_lasts_until_next_fragment);
+  g_test_add_func ("/layout/timing/edit-covers-last-presentation", test_edit_covers_last_presentation);
   g_test_add_func ("/layout/timing/trun-zero-durations", test_trun_zero_durations);
   g_test_add_func ("/layout/moov/stsz-compact", test_stsz_compact_when_sizes_equal);
   g_test_add_func ("/layout/moov/track-without-samples", test_track_without_samples_declared);

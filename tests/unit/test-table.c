@@ -90,7 +90,7 @@ test_pin_survives_last_duration_change (void)
     append_contiguous (&t, &pos, 5, 10, 0, TRUE);
   append_contiguous (&t, &pos, 5, 3, 0, TRUE);
   TablePin pin;
-  sample_table_pin (&t, t.count, &pin);
+  sample_table_pin (&t, &pin);
   g_assert_cmpuint (pin.stts_entries, ==, 2);
   g_assert_cmpuint (pin.stts_tail[0].count, ==, 4);
   g_assert_cmpuint (pin.stts_tail[1].delta, ==, 3);
