@@ -342,6 +342,22 @@ def first_pts(s):
     return min(ts) if ts else None
 
 
+def qtdemux_trimmed_tail(reader, sa, sb):
+    """qtdemux (GStreamer 1.22) leaves out the last sample of an audio track whose edit starts
+    past media time 0 (Opus pre-skip) and ends inside that sample (an end trim, DiscardPadding):
+    it ends the segment at the edit's duration in media time without adding the edit's start.
+    FFmpeg's own MP4 output of the same Opus stream loses the same sample in GStreamer, while
+    ffprobe reads it (the virtual file's edit is exact: pre-skip cut, the end trim kept).  Only
+    that case passes: one audio sample fewer, the last one, shorter than the others."""
+    pa, pb = sa['packets'], sb['packets']
+    if reader != 'gst' or sa.get('type') != 'audio' or len(pb) != len(pa) - 1 or len(pa) < 2:
+        return False
+    last, before = pa[-1], pa[-2]
+    if last[2] is None or before[2] is None or not last[2] < before[2]:
+        return False
+    return all(pa[i][5] == pb[i][5] for i in range(len(pb)))
+
+
 def compare_readings(reader, ra, rb, tol, prefix=False, names=('src', 'virt')):
     """Returns a list of difference lines (empty if equal) and a list of summary lines."""
     diffs, summary = [], []
@@ -368,7 +384,7 @@ def compare_readings(reader, ra, rb, tol, prefix=False, names=('src', 'virt')):
         if prefix:
             if len(pa) > len(pb):
                 diffs.append('%s: %d packets in %s, only %d in %s' % (tag, len(pa), na, len(pb), nb))
-        elif len(pa) != len(pb):
+        elif len(pa) != len(pb) and not qtdemux_trimmed_tail(reader, sa, sb):
             diffs.append('%s: %d packets in %s, %d in %s' % (tag, len(pa), na, len(pb), nb))
         n = min(len(pa), len(pb))
         bad = [i for i in range(n) if pa[i][5] != pb[i][5]]
