@@ -18,7 +18,11 @@
 # comparison accounts for it (tests/lib/timing.py, same_decoded below), each case checked
 # against the other reader and FFmpeg's own remux.
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/players.sh"
 require_fuse
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+export CHROMIUM
+require_tool "$CHROMIUM:chromium" nginx node npm
 
 # What this test needs beyond require_fuse: missing, the test fails (skips with ALLOW_SKIP=1).
 _need() {   # DESC PACKAGE CMD...
@@ -269,7 +273,10 @@ PY
 
 n_res=0
 for n in "${NAMES[@]}"; do [[ $n == res-* ]] && n_res=$((n_res + 1)); done
-plan $((1 + ${#NAMES[@]} * 7 + n_res + 2))
+# Played in Chromium over HTTP: the gap and resolution-change recordings.
+BROWSER=()
+for n in "${NAMES[@]}"; do [[ $n == gap-* || $n == res-* ]] && BROWSER+=("$n"); done
+plan $((1 + ${#NAMES[@]} * 7 + n_res + 1 + ${#BROWSER[@]} * 3 + 2))
 pass "mount $SRC (settle=$SETTLE)"   # (checked above, before the plan)
 
 class_desc() {
@@ -304,6 +311,40 @@ for n in "${NAMES[@]}"; do
     check "$n: frames decode at the source's sizes (after the change too)" same_sizes "$src" "$virt"
   fi
 done
+
+# --- Chromium plays the gap and resolution-change recordings over HTTP ----------------------
+if require_node_modules >"$W/npm.log" 2>&1 &&
+  start_nginx "$T/nginx" "$W" "location /media/ { alias $MNT/; }" >"$W/nginx.log" 2>&1; then
+  pass "node modules (playwright-core) installed, nginx serves the mount"
+else
+  fail "node modules (playwright-core) installed, nginx serves the mount"
+  diag_file "$W/npm.log"
+  diag_file "$W/nginx.log"
+fi
+cp "$REPO_ROOT/tests/node/play.html" "$W/play.html"
+for n in "${BROWSER[@]}"; do
+  virt=$(virtual "$n")
+  uri=media/${virt##*/}
+  to 90 node "$NODE_DIR/play.mjs" "http://127.0.0.1:$NGINX_PORT/play.html?src=/$uri&seek=1" 40000 \
+    "$W/chromium-$n" >"$W/$n.play.json" 2>"$W/$n.play.log"
+  want=$(timing_py caps "$virt" | awk '{ print $NF }' | cut -d'*' -f1)
+  verdict=$(python3 - "$W/$n.play.json" "$want" <<'PY'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception as e:
+    r = {'error': 'no result: %s' % e}
+q = r.get('quality') or {}
+print('%d|%d|%s|%s' % (r.get('finished') == 'ended' and not r.get('error'), (q.get('total') or 0) > 0,
+                       '%sx%s' % (r.get('finalWidth'), r.get('finalHeight')), json.dumps(r)[:600]))
+PY
+)
+  IFS='|' read -r played frames size detail <<<"$verdict"
+  ok $((played != 1)) "$n: Chromium plays it over HTTP to the end, seeking 1 s before it" || diag "  $detail"
+  ok $((frames != 1)) "$n: Chromium decodes video frames (getVideoPlaybackQuality)" || diag "  $detail"
+  is "$size" "$want" "$n: the last frame Chromium shows has the recording's final size"
+done
+stop_nginx
 
 check "the daemon is still up" daemon_alive "$MNT"
 check "daemon exits cleanly after unmount" unmount_fs "$MNT"
