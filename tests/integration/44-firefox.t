@@ -371,6 +371,11 @@ verdicts live "${w:-0}" "${h:-0}" "${frame:-0.04}" "${live_dur:-0}" "${live_dur:
 report "live (growing, snapshot of ${live_dur:-?} s)" <"$W/live.verdicts"
 ok $still_recording "the recorder was still running after the playback (snapshot of ${live_dur:-?} s of $LIVE_SECONDS)"
 
+# Which libavcodec Firefox's processes decoded H.264 and AAC with (Debian's build loads the
+# system's; Firefox's own decoders are for VP9 and Opus).
+avc=$(for p in $(pgrep -g "$FF_PID"); do grep -o '/[^ ]*libavcodec[^ ]*' "/proc/$p/maps" 2>/dev/null; done | sort -u | paste -sd' ' -)
+note "Firefox's processes have mapped: ${avc:-no libavcodec}"
+
 # --- cleanup -------------------------------------------------------------------------
 to 20 python3 "$MARIONETTE" "$MPORT" quit 2>>"$W/quit.log"
 ff_exited() { ! kill -0 "$FF_PID" 2>/dev/null; }
