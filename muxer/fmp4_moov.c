@@ -4,77 +4,7 @@
 #include "fmp4_private.h"
 
 #include "stbl.h"
-
-static gboolean
-parse_tkhd (ByteReader r, Track *t)
-{
-  guint8 version;
-  guint32 flags, id;
-  guint16 layer, group, volume;
-  if (!full_box_header_read (&r, &version, &flags))
-    return FALSE;
-  if (!byte_reader_skip (&r, version == 1 ? 16 : 8) || !byte_reader_u32 (&r, &id) ||
-      !byte_reader_skip (&r, 4 + (version == 1 ? 8 : 4) + 8) ||
-      !byte_reader_u16 (&r, &layer) || !byte_reader_u16 (&r, &group) ||
-      !byte_reader_u16 (&r, &volume) || !byte_reader_skip (&r, 2))
-    return FALSE;
-  for (int i = 0; i < 9; i++) {
-    guint32 m;
-    if (!byte_reader_u32 (&r, &m))
-      return FALSE;
-    t->matrix[i] = (gint32) m;
-  }
-  if (!byte_reader_u32 (&r, &t->width) || !byte_reader_u32 (&r, &t->height))
-    return FALSE;
-  t->id = id;
-  t->tkhd_flags = (flags & 0xf) | 1;   /* shown tracks are enabled */
-  t->layer = (gint16) layer;
-  t->alternate_group = (gint16) group;
-  t->volume = (gint16) volume;
-  return id != 0;
-}
-
-static gboolean
-parse_mdhd (ByteReader r, Track *t)
-{
-  guint8 version;
-  guint32 flags;
-  if (!full_box_header_read (&r, &version, &flags) || !byte_reader_skip (&r, version == 1 ? 16 : 8) ||
-      !byte_reader_u32 (&r, &t->timescale) || !byte_reader_skip (&r, version == 1 ? 8 : 4) ||
-      !byte_reader_u16 (&r, &t->language))
-    return FALSE;
-  return t->timescale != 0;
-}
-
-/* Converts the source edit list to the presentation time of decode time 0:
- * leading empty edits delay the track, the first media edit's media_time
- * is cut from its start (8.6.6). */
-static void
-parse_elst (ByteReader r, guint32 movie_timescale, Track *t)
-{
-  guint8 version;
-  guint32 flags, count;
-  guint64 empty = 0;
-  if (!full_box_header_read (&r, &version, &flags) || !byte_reader_u32 (&r, &count))
-    return;
-  for (guint32 i = 0; i < count; i++) {
-    guint64 duration, media_time;
-    if (!byte_reader_uint_n (&r, version == 1 ? 8 : 4, &duration) ||
-        !byte_reader_uint_n (&r, version == 1 ? 8 : 4, &media_time) || !byte_reader_skip (&r, 4))
-      return;
-    gint64 mt = version == 1 ? (gint64) media_time : (gint64) (gint32) media_time;
-    if (mt == -1) {
-      if (duration < G_MAXUINT32 * 64ull)
-        empty += duration;
-      continue;
-    }
-    if (mt < 0 || movie_timescale == 0)
-      return;
-    guint64 empty_media = g_uint64_checked_mul (&empty, empty, t->timescale) ? empty / movie_timescale : 0;
-    t->edit_base = (gint64) empty_media - mt;
-    return;
-  }
-}
+#include "trak.h"
 
 static gboolean
 is_empty_table (ByteReader stbl, guint32 type, gsize count_offset)
@@ -89,19 +19,14 @@ is_empty_table (ByteReader stbl, guint32 type, gsize count_offset)
 static gboolean
 parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timescale)
 {
-  ByteReader tkhd, mdia, mdhd, hdlr, minf, stbl, stsd, edts, elst;
-  Track tmp = { 0 };
+  TrakBoxes boxes;
+  Track tmp;
 
-  if (!box_find_child (trak, FOURCC ('t', 'k', 'h', 'd'), &tkhd) ||
-      !box_find_child (trak, FOURCC ('m', 'd', 'i', 'a'), &mdia) ||
-      !box_find_child (mdia, FOURCC ('m', 'd', 'h', 'd'), &mdhd) ||
-      !box_find_child (mdia, FOURCC ('h', 'd', 'l', 'r'), &hdlr) ||
-      !box_find_child (mdia, FOURCC ('m', 'i', 'n', 'f'), &minf) ||
-      !box_find_child (minf, FOURCC ('s', 't', 'b', 'l'), &stbl) ||
-      !box_find_child (stbl, FOURCC ('s', 't', 's', 'd'), &stsd)) {
+  if (!trak_find_boxes (trak, &boxes)) {
     recording_note (rec, "a track without tkhd, mdhd, hdlr or stsd is left out");
     return TRUE;
   }
+  ByteReader stbl = boxes.stbl;
   /* An init segment may carry the first fragment itself. */
   g_array_set_size (st->moov_samples, 0);
   const char *why = NULL;
@@ -111,26 +36,8 @@ parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesc
     recording_fail (rec, "the init segment's sample table: %s", why);
     return FALSE;
   }
-  guint32 handler, stsd_count;
-  const guint8 *stsd_bytes;
-  if (!byte_reader_skip (&hdlr, 8) || !byte_reader_u32 (&hdlr, &handler) ||
-      !byte_reader_skip (&stsd, 4) || byte_reader_remaining (&stsd) < 16) {
-    recording_note (rec, "a track with a malformed hdlr or stsd is left out");
+  if (!trak_describe (trak, &boxes, movie_timescale, rec, &tmp))
     return TRUE;
-  }
-  ByteReader entries = stsd;
-  if (!byte_reader_u32 (&entries, &stsd_count) || stsd_count == 0 ||
-      !byte_reader_skip (&entries, 4) || !byte_reader_u32 (&entries, &tmp.codec)) {
-    recording_note (rec, "a track with no sample description is left out");
-    return TRUE;
-  }
-  if (!parse_tkhd (tkhd, &tmp) || !parse_mdhd (mdhd, &tmp)) {
-    recording_note (rec, "a track with a malformed tkhd or mdhd is left out");
-    return TRUE;
-  }
-  if (box_find_child (trak, FOURCC ('e', 'd', 't', 's'), &edts) &&
-      box_find_child (edts, FOURCC ('e', 'l', 's', 't'), &elst))
-    parse_elst (elst, movie_timescale, &tmp);
 
   for (guint i = 0; i < st->tracks->len; i++)
     if (g_array_index (st->tracks, Fmp4Track, i).id == tmp.id) {
@@ -138,24 +45,11 @@ parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesc
       return TRUE;
     }
 
-  recording_begin_append (rec);
-  Track *t = recording_add_track (rec);
-  if (t) {
-    SampleTable table = t->table;
-    *t = tmp;
-    t->table = table;
-    t->handler = handler;
-    byte_reader_bytes (&stsd, byte_reader_remaining (&stsd), &stsd_bytes);
-    t->sample_descriptions = g_bytes_new (stsd_bytes, stsd.len);
-    /* The media header (vmhd, smhd, sthd, nmhd, ...) is the first box of minf. */
-    BoxHeader h;
-    ByteReader body, m = minf;
-    gsize start = m.pos;
-    if (byte_reader_box (&m, &h, &body) && h.type != FOURCC ('d', 'i', 'n', 'f') &&
-        h.type != FOURCC ('s', 't', 'b', 'l'))
-      t->media_header = g_bytes_new (minf.data + start, h.size);
-  }
-  recording_end_append (rec);
+  ByteReader stsd = boxes.stsd;
+  const guint8 *stsd_bytes;
+  byte_reader_skip (&stsd, 4);
+  byte_reader_bytes (&stsd, byte_reader_remaining (&stsd), &stsd_bytes);
+  Track *t = trak_add_track (rec, &tmp, &boxes, g_bytes_new (stsd_bytes, stsd.len));
   if (!t)
     return FALSE;
   Fmp4Track ft = { .id = t->id, .track = t, .default_description_index = 1 };
@@ -179,13 +73,12 @@ parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesc
 gboolean
 fmp4_parse_moov (Fmp4State *st, Recording *rec, ByteReader moov)
 {
-  ByteReader mvhd, mvex, b;
+  ByteReader mvex, b;
   BoxHeader h;
   guint8 version;
-  guint32 flags, movie_timescale = 0;
+  guint32 flags, movie_timescale;
 
-  if (!box_find_child (moov, FOURCC ('m', 'v', 'h', 'd'), &mvhd) || !full_box_header_read (&mvhd, &version, &flags) ||
-      !byte_reader_skip (&mvhd, version == 1 ? 16 : 8) || !byte_reader_u32 (&mvhd, &movie_timescale))
+  if (!trak_movie_timescale (moov, &movie_timescale))
     recording_note (rec, "moov has no usable mvhd; edit lists are ignored");
 
   ByteReader r = moov;
