@@ -6,10 +6,12 @@
 
 #include "fmp4.h"
 #include "mkv.h"
+#include "mp4.h"
 
 static const IndexerClass *const indexers[] = {
   &fmp4_indexer,
   &mkv_indexer,
+  &mp4_indexer,   /* after fmp4: a moov with mvex is a fragmented recording */
 };
 
 const IndexerClass *
@@ -73,6 +75,7 @@ recording_unref (Recording *rec)
   g_ptr_array_unref (rec->tracks);
   g_array_unref (rec->extents);
   g_string_free (rec->notes, TRUE);
+  g_clear_pointer (&rec->user_data, g_bytes_unref);
   g_free (rec->error);
   g_free (rec->name);
   g_rw_lock_clear (&rec->lock);

@@ -89,6 +89,10 @@ struct Recording {
   gboolean failed;
   char *error;                    /* first problem met, or NULL */
   GString *notes;                 /* dropped tracks and other warnings, one per line */
+  /* The source moov's user data (its udta and meta boxes, whole), written
+   * verbatim at the end of the synthesised moov; NULL if none.  Set once, by
+   * the indexer, under the write lock. */
+  GBytes *user_data;
 };
 
 typedef struct {

@@ -1,0 +1,390 @@
+/* mp4.c — plain MP4/MOV indexer: the top-level walk to the moov, by box
+ * header only; the moov's tracks and samples, appended in source order.
+ *
+ * Samples are appended in source offset order across tracks, which is the
+ * order recording_append_sample() needs and the payload keeps.  Within a
+ * track that order must be decode order too: a track whose samples are not
+ * stored in decode order (an edited file that reuses or reorders chunks),
+ * and samples that overlap, fail the recording with the reason.  Recorders
+ * never write either.
+ */
+#include "mp4.h"
+
+#include <errno.h>
+
+#include "stbl.h"
+#include "trak.h"
+
+typedef struct {
+  guint64 source_offset;
+  Track *track;
+  guint track_index;             /* ties: by track, then decode order */
+  guint32 sample_index;
+  SampleInfo info;
+} Mp4Sample;
+
+typedef struct {
+  guint64 pos;                   /* next top-level box, until the moov is indexed */
+  guint boxes;                   /* top-level boxes walked */
+  gboolean indexed;              /* the moov's tracks and samples are in */
+  guint64 indexed_size;          /* the source size when every sample was appended */
+  gboolean noted_growth;
+  GArray *pending;               /* Mp4Sample, source order, not appended yet */
+  guint pending_done;
+} Mp4State;
+
+static gpointer
+mp4_state_new (void)
+{
+  Mp4State *st = g_new0 (Mp4State, 1);
+  st->pending = g_array_new (FALSE, FALSE, sizeof (Mp4Sample));
+  return st;
+}
+
+static void
+mp4_state_free (gpointer data)
+{
+  Mp4State *st = data;
+  g_array_unref (st->pending);
+  g_free (st);
+}
+
+static gboolean
+fourcc_printable (guint32 type)
+{
+  for (int i = 0; i < 4; i++) {
+    guint8 c = type >> (24 - 8 * i);
+    if (c < 0x20 || c > 0x7e)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+typedef enum {
+  WALK_MOOV,        /* *pos is at a moov that is on disk whole */
+  WALK_NEED_MORE,   /* the moov is not on disk (yet) */
+  WALK_NOT_MP4,     /* damaged, or not a plain MP4: *why says why */
+} WalkResult;
+
+/* Reads the box header at pos; WALK_NEED_MORE if it is not on disk whole. */
+static WalkResult
+read_header (const Source *src, guint64 pos, BoxHeader *h, const char **why)
+{
+  guint8 buf[16];
+  if (pos > src->size || src->size - pos < 8)
+    return WALK_NEED_MORE;
+  gsize avail = (gsize) MIN (src->size - pos, sizeof buf);
+  if (!source_read (src, pos, buf, avail)) {
+    *why = "cannot read a box header";
+    return WALK_NOT_MP4;
+  }
+  guint32 size32 = (guint32) buf[0] << 24 | (guint32) buf[1] << 16 | (guint32) buf[2] << 8 | buf[3];
+  h->type = (guint32) buf[4] << 24 | (guint32) buf[5] << 16 | (guint32) buf[6] << 8 | buf[7];
+  if (!fourcc_printable (h->type)) {
+    *why = "damaged box header";
+    return WALK_NOT_MP4;
+  }
+  if (size32 == 1 && avail < 16)
+    return WALK_NEED_MORE;
+  if (size32 == 0) {
+    h->size = 0;       /* to the end of the file */
+    h->header_size = 8;
+    return WALK_MOOV;
+  }
+  ByteReader r;
+  byte_reader_init (&r, buf, avail);
+  if (!box_header_read (&r, h) || h->size > G_MAXUINT64 - pos) {
+    *why = "damaged box header";
+    return WALK_NOT_MP4;
+  }
+  return WALK_MOOV;
+}
+
+/* Walks the top-level boxes from *pos, by header, to the moov; *boxes counts
+ * the boxes walked.  Stops at the moov (with its header in *moov) or where
+ * the file ends. */
+static WalkResult
+walk_to_moov (const Source *src, guint64 *pos, guint *boxes, BoxHeader *moov, const char **why)
+{
+  for (;;) {
+    BoxHeader h;
+    WalkResult r = read_header (src, *pos, &h, why);
+    if (r != WALK_MOOV)
+      return r;
+    if (*pos == 0 && h.type != FOURCC ('f', 't', 'y', 'p') && h.type != FOURCC ('s', 't', 'y', 'p')) {
+      *why = "no ftyp";
+      return WALK_NOT_MP4;
+    }
+    if (h.type == FOURCC ('m', 'o', 'o', 'f')) {
+      *why = "a moof: fragmented";
+      return WALK_NOT_MP4;
+    }
+    if (h.size == 0) {
+      /* A box to the end of the file: an mdat whose size a recorder has
+       * not written yet (or a crash left so); no moov can follow it. */
+      if (h.type != FOURCC ('m', 'd', 'a', 't')) {
+        *why = "a box before the moov has no size";
+        return WALK_NOT_MP4;
+      }
+      return WALK_NEED_MORE;
+    }
+    if (h.type == FOURCC ('m', 'o', 'o', 'v')) {
+      if (h.size > RECORDING_MAX_HEADER_BOX) {
+        *why = "the moov is too large";
+        return WALK_NOT_MP4;
+      }
+      if (h.size > src->size - *pos)
+        return WALK_NEED_MORE;
+      *moov = h;
+      return WALK_MOOV;
+    }
+    if (++*boxes > MP4_MAX_TOP_BOXES) {
+      *why = "too many boxes before the moov";
+      return WALK_NOT_MP4;
+    }
+    *pos += h.size;   /* read_header checked that this does not overflow */
+  }
+}
+
+/* The type of every direct child of the box whose body is [start, end), by
+ * header: TRUE if one of them is `type`.  Bounded like the top-level walk. */
+static gboolean
+has_child (const Source *src, guint64 start, guint64 end, guint32 type)
+{
+  guint64 pos = start;
+  for (guint n = 0; pos < end && end - pos >= 8 && n < MP4_MAX_TOP_BOXES; n++) {
+    BoxHeader h;
+    const char *why;
+    Source bounded = { .fd = src->fd, .data = src->data, .size = end };
+    if (read_header (&bounded, pos, &h, &why) != WALK_MOOV || h.size == 0 || h.size > end - pos)
+      return FALSE;
+    if (h.type == type)
+      return TRUE;
+    pos += h.size;
+  }
+  return FALSE;
+}
+
+static ProbeResult
+mp4_probe (const Source *src)
+{
+  guint64 pos = 0;
+  guint boxes = 0;
+  BoxHeader moov;
+  const char *why;
+  switch (walk_to_moov (src, &pos, &boxes, &moov, &why)) {
+  case WALK_NOT_MP4:
+    return PROBE_NO;
+  case WALK_NEED_MORE:
+    /* A recording whose moov is not written yet; looked at again when it
+     * changes (a PROBE_NO is remembered for as long as the file lives). */
+    return PROBE_NEED_MORE;
+  case WALK_MOOV:
+    break;
+  }
+  /* A moov with mvex is a fragmented recording (fmp4.c). */
+  return has_child (src, pos + moov.header_size, pos + moov.size, FOURCC ('m', 'v', 'e', 'x')) ? PROBE_NO
+                                                                                             : PROBE_YES;
+}
+
+static gint
+compare_samples (gconstpointer a, gconstpointer b)
+{
+  const Mp4Sample *x = a, *y = b;
+  if (x->source_offset != y->source_offset)
+    return x->source_offset < y->source_offset ? -1 : 1;
+  if (x->track_index != y->track_index)
+    return x->track_index < y->track_index ? -1 : 1;
+  return x->sample_index < y->sample_index ? -1 : x->sample_index > y->sample_index;
+}
+
+/* Reads one trak: its track is added and its samples queued.  FALSE when the
+ * recording failed; a track that cannot be shown is left out with a note. */
+static gboolean
+parse_trak (Mp4State *st, Recording *rec, ByteReader trak, guint32 movie_timescale, guint32 *budget)
+{
+  TrakBoxes boxes;
+  Track desc;
+  if (!trak_find_boxes (trak, &boxes)) {
+    recording_note (rec, "a track without tkhd, mdhd, hdlr or stsd is left out");
+    return TRUE;
+  }
+  if (!trak_describe (trak, &boxes, movie_timescale, rec, &desc))
+    return TRUE;
+  for (guint i = 0; i < rec->tracks->len; i++)
+    if (((Track *) g_ptr_array_index (rec->tracks, i))->id == desc.id) {
+      recording_note (rec, "a second track with ID %u is left out", desc.id);
+      return TRUE;
+    }
+
+  g_autoptr (GArray) samples = g_array_new (FALSE, FALSE, sizeof (StblSample));
+  const char *why = NULL;
+  if (!stbl_read_samples (boxes.stbl, *budget, samples, &why)) {
+    recording_fail (rec, "track %u's sample table: %s", desc.id, why);
+    return FALSE;
+  }
+  *budget -= samples->len;
+  const StblSample *s = (const StblSample *) samples->data;
+  for (guint32 i = 1; i < samples->len; i++)
+    if (s[i].source_offset < s[i - 1].source_offset + s[i - 1].info.size) {
+      recording_fail (rec, "track %u: sample %u lies before the end of sample %u in the file "
+                      "(samples not stored in decode order are not supported)", desc.id, i + 1, i);
+      return FALSE;
+    }
+
+  ByteReader stsd = boxes.stsd;
+  const guint8 *entries;
+  byte_reader_skip (&stsd, 4);
+  gsize len = byte_reader_remaining (&stsd);
+  byte_reader_bytes (&stsd, len, &entries);
+  Track *t = trak_add_track (rec, &desc, &boxes, g_bytes_new (entries, len));
+  if (!t)
+    return FALSE;
+  for (guint32 i = 0; i < samples->len; i++) {
+    Mp4Sample m = { .source_offset = s[i].source_offset, .track = t, .track_index = rec->tracks->len,
+                    .sample_index = i, .info = s[i].info };
+    g_array_append_val (st->pending, m);
+  }
+  return TRUE;
+}
+
+/* Keeps the moov's udta and meta boxes (whole) for the writer. */
+static void
+keep_user_data (Recording *rec, GByteArray *user_data, const guint8 *box, guint64 size)
+{
+  if (user_data->len + size > MP4_MAX_USER_DATA) {
+    recording_note (rec, "user data beyond %u MiB is left out", MP4_MAX_USER_DATA >> 20);
+    return;
+  }
+  g_byte_array_append (user_data, box, (guint) size);
+}
+
+static gboolean
+parse_moov (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end)
+{
+  ByteReader b;
+  BoxHeader h;
+  guint32 movie_timescale;
+
+  if (box_find_child (moov, FOURCC ('c', 'm', 'o', 'v'), &b)) {
+    recording_fail (rec, "compressed moov (cmov) is not supported");
+    return FALSE;
+  }
+  if (box_find_child (moov, FOURCC ('m', 'v', 'e', 'x'), &b)) {
+    recording_fail (rec, "moov has mvex: a fragmented recording");
+    return FALSE;
+  }
+  if (!trak_movie_timescale (moov, &movie_timescale))
+    recording_note (rec, "moov has no usable mvhd; edit lists are ignored");
+  /* Samples the moov may list: what its bytes can describe, or the file
+   * before it holds (constant-size tables of small audio samples). */
+  guint64 allowed = 16 * (guint64) moov.len + moov_end + 4096;
+  guint32 budget = (guint32) MIN (allowed, (guint64) RECORDING_MAX_SAMPLES);
+
+  g_autoptr (GByteArray) user_data = g_byte_array_new ();
+  ByteReader r = moov;
+  while (byte_reader_remaining (&r) > 0) {
+    gsize start = r.pos;
+    if (!byte_reader_box (&r, &h, &b)) {
+      recording_fail (rec, "malformed box inside moov");
+      return FALSE;
+    }
+    if (h.type == FOURCC ('t', 'r', 'a', 'k') && !parse_trak (st, rec, b, movie_timescale, &budget))
+      return FALSE;
+    if (h.type == FOURCC ('u', 'd', 't', 'a') || h.type == FOURCC ('m', 'e', 't', 'a'))
+      keep_user_data (rec, user_data, moov.data + start, h.size);
+  }
+  if (rec->tracks->len == 0) {
+    recording_fail (rec, "no track can be shown");
+    return FALSE;
+  }
+  if (user_data->len) {
+    recording_begin_append (rec);
+    rec->user_data = g_byte_array_free_to_bytes (g_steal_pointer (&user_data));
+    recording_end_append (rec);
+  }
+
+  /* Source order across tracks: ties (samples of no bytes) by track, then
+   * decode order, so the order never depends on the sort. */
+  g_array_sort (st->pending, compare_samples);
+  const Mp4Sample *s = (const Mp4Sample *) st->pending->data;
+  for (guint i = 1; i < st->pending->len; i++)
+    if (s[i].source_offset < s[i - 1].source_offset + s[i - 1].info.size) {
+      recording_fail (rec, "samples of tracks %u and %u overlap at %" G_GUINT64_FORMAT, s[i - 1].track->id,
+                      s[i].track->id, s[i].source_offset);
+      g_array_set_size (st->pending, 0);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Appends the queued samples whose bytes are on disk. */
+static void
+flush_pending (Mp4State *st, Recording *rec, const Source *src)
+{
+  if (st->pending_done == st->pending->len)
+    return;
+  recording_begin_append (rec);
+  while (st->pending_done < st->pending->len && !rec->failed) {
+    const Mp4Sample *s = &g_array_index (st->pending, Mp4Sample, st->pending_done);
+    if (s->source_offset > src->size || s->info.size > src->size - s->source_offset)
+      break;
+    if (!recording_append_sample (rec, s->track, s->source_offset, &s->info))
+      break;
+    st->pending_done++;
+  }
+  recording_end_append (rec);
+  if (st->pending_done == st->pending->len) {
+    g_array_set_size (st->pending, 0);
+    st->pending_done = 0;
+  }
+}
+
+static gboolean
+mp4_feed (gpointer data, Recording *rec, const Source *src)
+{
+  Mp4State *st = data;
+  if (st->indexed) {
+    if (st->pending->len == 0 && src->size > st->indexed_size && !st->noted_growth) {
+      /* Finished files do not change; hybrid and finalised recordings are
+       * not followed (yet). */
+      recording_note (rec, "the file grew after its moov was indexed; the bytes added are not shown");
+      st->noted_growth = TRUE;
+    }
+  } else {
+    BoxHeader h;
+    const char *why = NULL;
+    switch (walk_to_moov (src, &st->pos, &st->boxes, &h, &why)) {
+    case WALK_NOT_MP4:
+      recording_fail (rec, "%s at %" G_GUINT64_FORMAT, why, st->pos);
+      return FALSE;
+    case WALK_NEED_MORE:
+      return TRUE;
+    case WALK_MOOV:
+      break;
+    }
+    guint64 body_len = h.size - h.header_size;
+    g_autofree guint8 *body = source_read_alloc (src, st->pos + h.header_size, body_len, RECORDING_MAX_HEADER_BOX);
+    if (!body) {
+      recording_fail (rec, "cannot read the moov at %" G_GUINT64_FORMAT ": %s", st->pos, g_strerror (errno));
+      return FALSE;
+    }
+    ByteReader moov;
+    byte_reader_init (&moov, body, body_len);
+    st->indexed = TRUE;
+    if (!parse_moov (st, rec, moov, st->pos + h.size))
+      return FALSE;
+  }
+  flush_pending (st, rec, src);
+  if (st->pending->len == 0 && st->indexed_size == 0)
+    st->indexed_size = src->size;   /* every sample is in */
+  return !rec->failed;
+}
+
+const IndexerClass mp4_indexer = {
+  .name = "mp4",
+  .probe = mp4_probe,
+  .state_new = mp4_state_new,
+  .state_free = mp4_state_free,
+  .feed = mp4_feed,
+};
