@@ -36,7 +36,7 @@ parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesc
     recording_fail (rec, "the init segment's sample table: %s", why);
     return FALSE;
   }
-  if (!trak_describe (trak, &boxes, movie_timescale, rec, &tmp))
+  if (!trak_describe (trak, &boxes, movie_timescale, rec, &tmp, NULL))
     return TRUE;
 
   for (guint i = 0; i < st->tracks->len; i++)

@@ -198,6 +198,29 @@ compare_samples (gconstpointer a, gconstpointer b)
   return x->sample_index < y->sample_index ? -1 : x->sample_index > y->sample_index;
 }
 
+/* An edit list that ends inside the last sample shows only part of it
+ * (GStreamer cuts the encoder's padding off the last AAC frame so): that
+ * sample lasts until the edit ends, as FFmpeg's remux writes it.  Only for
+ * tracks presented in decode order (no composition offsets). */
+static void
+trim_last_sample (GArray *samples, guint64 edit_end)
+{
+  StblSample *s = (StblSample *) samples->data;
+  guint n = samples->len;
+  if (n == 0 || edit_end == G_MAXUINT64)
+    return;
+  guint64 start = 0;
+  for (guint i = 0; i < n; i++) {
+    if (s[i].info.composition_offset != 0)
+      return;
+    if (i + 1 < n)
+      start += s[i].info.duration;
+  }
+  guint32 last = s[n - 1].info.duration;
+  if (edit_end > start && edit_end - start < last)
+    s[n - 1].info.duration = (guint32) (edit_end - start);
+}
+
 /* Reads one trak: its track is added and its samples queued.  FALSE when the
  * recording failed; a track that cannot be shown is left out with a note. */
 static gboolean
@@ -209,7 +232,8 @@ parse_trak (Mp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesca
     recording_note (rec, "a track without tkhd, mdhd, hdlr or stsd is left out");
     return TRUE;
   }
-  if (!trak_describe (trak, &boxes, movie_timescale, rec, &desc))
+  guint64 edit_end;
+  if (!trak_describe (trak, &boxes, movie_timescale, rec, &desc, &edit_end))
     return TRUE;
   for (guint i = 0; i < rec->tracks->len; i++)
     if (((Track *) g_ptr_array_index (rec->tracks, i))->id == desc.id) {
@@ -231,6 +255,8 @@ parse_trak (Mp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesca
                       "(samples not stored in decode order are not supported)", desc.id, i + 1, i);
       return FALSE;
     }
+
+  trim_last_sample (samples, edit_end);
 
   ByteReader stsd = boxes.stsd;
   const guint8 *entries;

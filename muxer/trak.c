@@ -45,9 +45,10 @@ parse_mdhd (ByteReader r, Track *t)
 
 /* Converts the source edit list to the presentation time of decode time 0:
  * leading empty edits delay the track, the first media edit's media_time
- * is cut from its start (8.6.6). */
+ * is cut from its start (8.6.6).  *media_end is where that edit ends in the
+ * media, when it is the last edit (else it stays G_MAXUINT64). */
 static void
-parse_elst (ByteReader r, guint32 movie_timescale, Track *t)
+parse_elst (ByteReader r, guint32 movie_timescale, Track *t, guint64 *media_end)
 {
   guint8 version;
   guint32 flags, count;
@@ -69,6 +70,10 @@ parse_elst (ByteReader r, guint32 movie_timescale, Track *t)
       return;
     guint64 empty_media = g_uint64_checked_mul (&empty, empty, t->timescale) ? empty / movie_timescale : 0;
     t->edit_base = (gint64) empty_media - mt;
+    guint64 shown;
+    if (i + 1 == count && duration > 0 && g_uint64_checked_mul (&shown, duration, t->timescale) &&
+        shown <= G_MAXUINT64 - movie_timescale)
+      *media_end = (guint64) mt + (shown + movie_timescale / 2) / movie_timescale;
     return;
   }
 }
@@ -98,10 +103,12 @@ trak_find_boxes (ByteReader trak, TrakBoxes *out)
 }
 
 gboolean
-trak_describe (ByteReader trak, const TrakBoxes *boxes, guint32 movie_timescale, Recording *rec, Track *out)
+trak_describe (ByteReader trak, const TrakBoxes *boxes, guint32 movie_timescale, Recording *rec, Track *out,
+               guint64 *edit_end)
 {
   ByteReader hdlr = boxes->hdlr, stsd = boxes->stsd, edts, elst;
   guint32 handler, stsd_count;
+  guint64 end = G_MAXUINT64;
   *out = (Track) { 0 };
   if (!byte_reader_skip (&hdlr, 8) || !byte_reader_u32 (&hdlr, &handler) ||
       !byte_reader_skip (&stsd, 4) || byte_reader_remaining (&stsd) < 16) {
@@ -119,8 +126,10 @@ trak_describe (ByteReader trak, const TrakBoxes *boxes, guint32 movie_timescale,
   }
   if (box_find_child (trak, FOURCC ('e', 'd', 't', 's'), &edts) &&
       box_find_child (edts, FOURCC ('e', 'l', 's', 't'), &elst))
-    parse_elst (elst, movie_timescale, out);
+    parse_elst (elst, movie_timescale, out, &end);
   out->handler = handler;
+  if (edit_end)
+    *edit_end = end;
   return TRUE;
 }
 

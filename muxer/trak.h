@@ -21,9 +21,11 @@ gboolean trak_movie_timescale (ByteReader moov, guint32 *timescale);
 /* Finds the boxes a shown track needs; FALSE if one is missing. */
 gboolean trak_find_boxes (ByteReader trak, TrakBoxes *out);
 /* Fills out (id, handler, timescale, codec, tkhd fields, edit_base) from the
- * trak; FALSE with a note on rec if the track is left out. */
+ * trak; FALSE with a note on rec if the track is left out.  *edit_end, if
+ * asked for, is the media time where the edit list's last edit ends
+ * (G_MAXUINT64: no such end). */
 gboolean trak_describe (ByteReader trak, const TrakBoxes *boxes, guint32 movie_timescale, Recording *rec,
-                        Track *out);
+                        Track *out, guint64 *edit_end);
 /* Adds the track described by desc to rec, with sample_descriptions (taken:
  * the stsd body after version and flags) and the media header; NULL (the
  * recording failed) past the track limit. */
