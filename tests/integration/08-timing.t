@@ -271,12 +271,25 @@ PY
   return "$status"
 }
 
+# gst_sizes FILE: the frame sizes GStreamer's decoder negotiates, in order, once each.
+gst_sizes() {
+  to 120 gst-launch-1.0 -v filesrc location="$1" ! decodebin ! video/x-raw ! fakesink 2>&1 |
+    grep 'fakesink0.GstPad:sink: caps' | grep -o 'width=(int)[0-9]*, height=(int)[0-9]*' |
+    sed 's/width=(int)\([0-9]*\), height=(int)\([0-9]*\)/\1x\2/' | uniq | tr '\n' ' '
+}
+gst_same_sizes() {
+  local a b
+  a=$(gst_sizes "$1") b=$(gst_sizes "$2")
+  echo "source: $a; virtual file: $b"
+  [[ -n $a && $a == "$b" && $a == *' '*' '* ]]
+}
+
 n_res=0
 for n in "${NAMES[@]}"; do [[ $n == res-* ]] && n_res=$((n_res + 1)); done
 # Played in Chromium over HTTP: the gap and resolution-change recordings.
 BROWSER=()
 for n in "${NAMES[@]}"; do [[ $n == gap-* || $n == res-* ]] && BROWSER+=("$n"); done
-plan $((1 + ${#NAMES[@]} * 7 + n_res + 1 + ${#BROWSER[@]} * 3 + 2))
+plan $((1 + ${#NAMES[@]} * 7 + n_res * 2 + 1 + ${#BROWSER[@]} * 3 + 2))
 pass "mount $SRC (settle=$SETTLE)"   # (checked above, before the plan)
 
 class_desc() {
@@ -309,6 +322,7 @@ for n in "${NAMES[@]}"; do
   check "$n: the mount equals livemp4 export" to 60 cmp "$W/$n.export.mp4" "$virt"
   if [[ $n == res-* ]]; then
     check "$n: frames decode at the source's sizes (after the change too)" same_sizes "$src" "$virt"
+    check "$n: GStreamer decodes it at the same sizes, in order" gst_same_sizes "$src" "$virt"
   fi
 done
 
