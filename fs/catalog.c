@@ -401,7 +401,7 @@ const char *
 entry_state (Entry *entry)
 {
   /* Called with entry->lock held. */
-  return entry->rec->failed ? "error" : entry_is_live (entry) ? "live" : "settled";
+  return recording_failed (entry->rec) ? "error" : entry_is_live (entry) ? "live" : "settled";
 }
 
 static void

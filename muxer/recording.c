@@ -40,6 +40,7 @@ recording_new (const IndexerClass *indexer, const char *name)
   rec->name = g_strdup (name);
   g_rw_lock_init (&rec->lock);
   g_mutex_init (&rec->feed_lock);
+  g_mutex_init (&rec->problems_lock);
   rec->indexer = indexer;
   rec->state = indexer->state_new ();
   rec->tracks = g_ptr_array_new ();
@@ -80,6 +81,7 @@ recording_unref (Recording *rec)
   g_free (rec->name);
   g_rw_lock_clear (&rec->lock);
   g_mutex_clear (&rec->feed_lock);
+  g_mutex_clear (&rec->problems_lock);
   g_free (rec);
 }
 
@@ -228,10 +230,19 @@ recording_fail (Recording *rec, const char *format, ...)
   if (rec->failed)
     return;
   va_start (ap, format);
-  rec->error = g_strdup_vprintf (format, ap);
+  char *error = g_strdup_vprintf (format, ap);
   va_end (ap);
-  rec->failed = TRUE;
-  g_warning ("%s: %s; shown up to its last complete sample", rec->name, rec->error);
+  g_mutex_lock (&rec->problems_lock);
+  rec->error = error;
+  g_mutex_unlock (&rec->problems_lock);
+  g_atomic_int_set (&rec->failed, TRUE);
+  g_warning ("%s: %s; shown up to its last complete sample", rec->name, error);
+}
+
+gboolean
+recording_failed (Recording *rec)
+{
+  return g_atomic_int_get (&rec->failed);
 }
 
 void
@@ -241,21 +252,25 @@ recording_note (Recording *rec, const char *format, ...)
   va_start (ap, format);
   g_autofree char *msg = g_strdup_vprintf (format, ap);
   va_end (ap);
-  if (strstr (rec->notes->str, msg))
+  g_mutex_lock (&rec->problems_lock);
+  gboolean known = strstr (rec->notes->str, msg) != NULL;
+  if (!known)
+    g_string_append_printf (rec->notes, "%s\n", msg);
+  g_mutex_unlock (&rec->problems_lock);
+  if (known)
     return;
-  g_string_append_printf (rec->notes, "%s\n", msg);
   g_message ("%s: %s", rec->name, msg);
 }
 
 char *
 recording_describe_problems (Recording *rec)
 {
-  g_rw_lock_reader_lock (&rec->lock);
   GString *s = g_string_new (NULL);
+  g_mutex_lock (&rec->problems_lock);
   if (rec->error)
     g_string_append_printf (s, "%s\n", rec->error);
   g_string_append (s, rec->notes->str);
-  g_rw_lock_reader_unlock (&rec->lock);
+  g_mutex_unlock (&rec->problems_lock);
   if (s->len && s->str[s->len - 1] == '\n')
     g_string_truncate (s, s->len - 1);
   return g_string_free (s, FALSE);

@@ -72,11 +72,19 @@ typedef struct {
   gboolean (*feed) (gpointer state, Recording *rec, const Source *src);
 } IndexerClass;
 
+/* Locks, in the order they are taken (never the other way round):
+ *   feed_lock      one indexer run at a time (recording_update); the indexer's
+ *                  state, source_size and failed are written only under it;
+ *   lock           the tracks, sample tables and extents: appends take it for
+ *                  writing, snapshots and layout reads for reading;
+ *   problems_lock  error and notes; a leaf, held only to copy or append.
+ * Without a lock: name and indexer (fixed); failed through recording_failed(). */
 struct Recording {
   gint ref;
   char *name;                     /* for log messages */
   GRWLock lock;
   GMutex feed_lock;
+  GMutex problems_lock;
   const IndexerClass *indexer;
   gpointer state;
   GPtrArray *tracks;              /* Track* */
@@ -86,9 +94,9 @@ struct Recording {
   guint64 moov_table_bytes;       /* what the tables take in a moov of every sample */
   guint64 source_size;            /* bytes the indexer has been shown */
   guint64 generation;             /* changes whenever a sample is appended or amended */
-  gboolean failed;
-  char *error;                    /* first problem met, or NULL */
-  GString *notes;                 /* dropped tracks and other warnings, one per line */
+  gboolean failed;                /* set atomically, under feed_lock */
+  char *error;                    /* first problem met, or NULL: problems_lock */
+  GString *notes;                 /* dropped tracks and other warnings, one per line: problems_lock */
   /* The source moov's user data (its udta and meta boxes, whole), written
    * verbatim at the end of the synthesised moov; NULL if none.  Set once, by
    * the indexer, under the write lock. */
@@ -147,8 +155,10 @@ void recording_set_last_duration (Recording *rec, Track *track, guint64 duration
 void recording_fail (Recording *rec, const char *format, ...) G_GNUC_PRINTF (2, 3);
 /* Records a non-fatal problem (a dropped track, a gap); logged once. */
 void recording_note (Recording *rec, const char *format, ...) G_GNUC_PRINTF (2, 3);
-/* A copy of the error or notes, for status attributes. */
+/* A copy of the error or notes, for status attributes; any thread. */
 char *recording_describe_problems (Recording *rec);
+/* Whether indexing stopped for good; any thread. */
+gboolean recording_failed (Recording *rec);
 const char *recording_format_name (Recording *rec);
 gsize recording_memory (Recording *rec);
 
