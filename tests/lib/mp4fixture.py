@@ -9,10 +9,13 @@ around them; the moov's chunk offsets (stco/co64) follow the samples.
   mp4fixture.py mdat0 SRC OUT        ftyp moov mdat(size 0: "to the end of the file")
   mp4fixture.py sparse-4g SRC OUT    ftyp free(a hole of 4 GiB, sparse) mdat(largesize) moov
                                      with co64: every offset past 4 GiB, a few KiB on disk
+  mp4fixture.py cmov SRC OUT         the moov compressed (cmov: dcom zlib, cmvd), as QuickTime
+                                     could write it
   mp4fixture.py boxes FILE           the top-level boxes, "offset size type" a line
 """
 import struct
 import sys
+import zlib
 
 CONTAINERS = {b'moov', b'trak', b'mdia', b'minf', b'stbl', b'edts', b'dinf'}
 
@@ -161,6 +164,12 @@ def main():
             f.write(struct.pack('>I4sQ', 1, b'mdat', 16 + len(payload)))
             f.write(payload)
             f.write(moov_bytes(moov))
+    elif mode == 'cmov':
+        start = len(ftyp) + 8
+        remap(moov, lambda o: start + o - payload_at, False)
+        m = moov_bytes(moov)
+        cmov = box(b'cmov', box(b'dcom', b'zlib') + box(b'cmvd', struct.pack('>I', len(m)) + zlib.compress(m)))
+        open(out, 'wb').write(ftyp + box(b'mdat', payload) + box(b'moov', cmov))
     else:
         sys.exit(__doc__)
 
