@@ -64,6 +64,16 @@ catalog_init (void)
   fs.dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) dir_map_free);
 }
 
+void
+catalog_shutdown (void)
+{
+  g_mutex_lock (&fs.lock);
+  g_clear_pointer (&fs.entries, g_hash_table_unref);
+  g_clear_pointer (&fs.probes, g_hash_table_unref);
+  g_clear_pointer (&fs.dirs, g_hash_table_unref);
+  g_mutex_unlock (&fs.lock);
+}
+
 static gboolean
 same_time (const struct timespec *a, const struct timespec *b)
 {

@@ -98,6 +98,8 @@ Node *node_get (fuse_ino_t ino);
 Node *node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st);
 Node *node_lookup_snapshot (Entry *entry);
 void node_forget (fuse_ino_t ino, guint64 n);
+/* At exit: frees every node (and their references to entries). */
+void nodes_shutdown (void);
 char *path_join (const char *dir, const char *name);
 
 /* catalog.c */
@@ -115,6 +117,8 @@ typedef struct {
 } DirItem;
 
 void catalog_init (void);
+/* At exit, after nodes_shutdown(): frees the entries, probes and listings. */
+void catalog_shutdown (void);
 /* The virtual entries of a source directory, sorted by name; free with g_ptr_array_unref. */
 GPtrArray *catalog_list (const char *dir, int *err);
 /* Resolves a virtual name in dir to its item (a copy), or NULL with *err
@@ -138,10 +142,15 @@ gboolean entry_is_live (const Entry *entry);
 /* watch.c */
 /* Starts the change watcher: inotify where it works, and a periodic sweep. */
 void watch_start (void);
+/* Stops and joins the watcher and frees its tables; safe to call twice. */
+void watch_stop (void);
 void watch_dir (const char *path, fuse_ino_t ino);
 
 /* ops_*.c */
 extern const struct fuse_lowlevel_ops livemp4fs_ops;
 void ops_fill_entry (struct fuse_entry_param *e, Node *node);
+/* At exit: free the handles the kernel did not release. */
+void ops_file_shutdown (void);
+void ops_tree_shutdown (void);
 
 G_END_DECLS

@@ -104,6 +104,20 @@ raise_fd_limit (void)
   }
 }
 
+/* Threads of this process: 1 once every thread has been joined. */
+static guint
+count_threads (void)
+{
+  guint n = 0;
+  GDir *d = g_dir_open ("/proc/self/task", 0, NULL);
+  if (d) {
+    while (g_dir_read_name (d))
+      n++;
+    g_dir_close (d);
+  }
+  return n;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -177,11 +191,25 @@ main (int argc, char **argv)
     ret = fuse_session_loop_mt (fs.se, config);
     fuse_loop_cfg_destroy (config);
   }
+  /* Told to stop by a signal (libfuse's handlers return it): a clean exit. */
+  if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
+    ret = 0;
+  /* The loop has joined its workers; the watcher is next (also .destroy). */
+  watch_stop ();
   fuse_session_unmount (fs.se);
 remove_handlers:
   fuse_remove_signal_handlers (fs.se);
 destroy:
   fuse_session_destroy (fs.se);
+  fs.se = NULL;
+  watch_stop ();
+  ops_file_shutdown ();
+  ops_tree_shutdown ();
+  nodes_shutdown ();
+  catalog_shutdown ();
+  close (fs.root_fd);
+  g_mutex_clear (&fs.lock);
+  g_info ("stopped: %u thread(s) left", count_threads ());
 out:
   free (cmd.mountpoint);
   fuse_opt_free_args (&args);

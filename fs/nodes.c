@@ -148,3 +148,24 @@ node_forget (fuse_ino_t ino, guint64 n)
   if (entry)
     entry_unref (entry);
 }
+
+void
+nodes_shutdown (void)
+{
+  /* The kernel forgets nothing once the session has ended: free the rest. */
+  GHashTableIter it;
+  gpointer value;
+  g_autoptr (GPtrArray) entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_unref);
+  g_mutex_lock (&fs.lock);
+  g_hash_table_iter_init (&it, fs.nodes);
+  while (g_hash_table_iter_next (&it, NULL, &value)) {
+    Node *node = value;
+    if (node->entry)
+      g_ptr_array_add (entries, node->entry);
+    g_hash_table_iter_steal (&it);
+    node_free (node);
+  }
+  g_clear_pointer (&fs.nodes, g_hash_table_unref);
+  g_clear_pointer (&fs.keys, g_hash_table_unref);
+  g_mutex_unlock (&fs.lock);
+}

@@ -13,6 +13,39 @@ typedef struct {
   int plain_fd;             /* mirrored files, else -1 */
 } Handle;
 
+/* Open handles, so that those the kernel never releases (the daemon told to
+ * stop while files are open) are freed at exit.  handles_lock is a leaf. */
+static GMutex handles_lock;
+static GHashTable *handles;   /* Handle* set */
+
+static void
+handle_free (Handle *h)
+{
+  if (h->plain_fd >= 0)
+    close (h->plain_fd);
+  g_clear_pointer (&h->layout, layout_unref);
+  g_clear_pointer (&h->fd, source_fd_unref);
+  g_free (h);
+}
+
+static void
+handle_register (Handle *h)
+{
+  g_mutex_lock (&handles_lock);
+  if (!handles)
+    handles = g_hash_table_new_full (g_direct_hash, g_direct_equal, (GDestroyNotify) handle_free, NULL);
+  g_hash_table_add (handles, h);
+  g_mutex_unlock (&handles_lock);
+}
+
+void
+ops_file_shutdown (void)
+{
+  g_mutex_lock (&handles_lock);
+  g_clear_pointer (&handles, g_hash_table_unref);
+  g_mutex_unlock (&handles_lock);
+}
+
 void
 ops_init (void *userdata, struct fuse_conn_info *conn)
 {
@@ -66,6 +99,7 @@ ops_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     return;
   }
   fi->fh = (uint64_t) (uintptr_t) h;
+  handle_register (h);
   fuse_reply_open (req, fi);
 }
 
@@ -127,10 +161,8 @@ ops_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void) ino;
   Handle *h = (Handle *) (uintptr_t) fi->fh;
-  if (h->plain_fd >= 0)
-    close (h->plain_fd);
-  g_clear_pointer (&h->layout, layout_unref);
-  g_clear_pointer (&h->fd, source_fd_unref);
-  g_free (h);
+  g_mutex_lock (&handles_lock);
+  g_hash_table_remove (handles, h);   /* frees it */
+  g_mutex_unlock (&handles_lock);
   fuse_reply_err (req, 0);
 }

@@ -157,6 +157,19 @@ op_readlink (fuse_req_t req, fuse_ino_t ino)
   fuse_reply_readlink (req, buf);
 }
 
+/* Open directory listings, freed at exit if the kernel never releases them
+ * (ops_file.c does the same for files).  dir_handles_lock is a leaf. */
+static GMutex dir_handles_lock;
+static GHashTable *dir_handles;   /* GPtrArray* set */
+
+void
+ops_tree_shutdown (void)
+{
+  g_mutex_lock (&dir_handles_lock);
+  g_clear_pointer (&dir_handles, g_hash_table_unref);
+  g_mutex_unlock (&dir_handles_lock);
+}
+
 static void
 op_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -172,6 +185,11 @@ op_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     return;
   }
   fi->fh = (uint64_t) (uintptr_t) items;
+  g_mutex_lock (&dir_handles_lock);
+  if (!dir_handles)
+    dir_handles = g_hash_table_new_full (g_direct_hash, g_direct_equal, (GDestroyNotify) g_ptr_array_unref, NULL);
+  g_hash_table_add (dir_handles, items);
+  g_mutex_unlock (&dir_handles_lock);
   fuse_reply_open (req, fi);
 }
 
@@ -201,7 +219,9 @@ static void
 op_releasedir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void) ino;
-  g_ptr_array_unref ((GPtrArray *) (uintptr_t) fi->fh);
+  g_mutex_lock (&dir_handles_lock);
+  g_hash_table_remove (dir_handles, (GPtrArray *) (uintptr_t) fi->fh);   /* frees it */
+  g_mutex_unlock (&dir_handles_lock);
   fuse_reply_err (req, 0);
 }
 
@@ -224,8 +244,17 @@ void ops_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 void ops_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size);
 void ops_init (void *userdata, struct fuse_conn_info *conn);
 
+static void
+op_destroy (void *userdata)
+{
+  (void) userdata;
+  /* The session's loop has ended; it is freed after this returns. */
+  watch_stop ();
+}
+
 const struct fuse_lowlevel_ops livemp4fs_ops = {
   .init = ops_init,
+  .destroy = op_destroy,
   .lookup = op_lookup,
   .forget = op_forget,
   .forget_multi = op_forget_multi,

@@ -14,7 +14,10 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -138,6 +141,10 @@ handle_event (const struct inotify_event *ev)
   invalidate_names (parent, ev->name);
 }
 
+/* The thread, and the eventfd that tells it to stop (watch_stop). */
+static GThread *watcher;
+static int stop_fd = -1;
+
 static gpointer
 watch_thread (gpointer data)
 {
@@ -145,9 +152,11 @@ watch_thread (gpointer data)
   char buf[64 * 1024] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
   gint64 last_sweep = g_get_monotonic_time ();
   for (;;) {
-    struct pollfd pfd = { .fd = fs.inotify_fd, .events = POLLIN };
-    int n = fs.inotify_fd >= 0 ? poll (&pfd, 1, SWEEP_INTERVAL_MS) : (g_usleep (SWEEP_INTERVAL_MS * 1000), 0);
-    if (n > 0) {
+    struct pollfd pfd[2] = { { .fd = stop_fd, .events = POLLIN }, { .fd = fs.inotify_fd, .events = POLLIN } };
+    int n = poll (pfd, fs.inotify_fd >= 0 ? 2 : 1, SWEEP_INTERVAL_MS);
+    if (n > 0 && pfd[0].revents)
+      break;
+    if (n > 0 && pfd[1].revents) {
       ssize_t len = read (fs.inotify_fd, buf, sizeof buf);
       for (char *p = buf; len > 0 && p < buf + len;) {
         const struct inotify_event *ev = (const struct inotify_event *) p;
@@ -187,5 +196,36 @@ watch_start (void)
   g_mutex_lock (&fs.lock);
   watch_dir (".", FUSE_ROOT_ID);
   g_mutex_unlock (&fs.lock);
-  g_thread_unref (g_thread_new ("watch", watch_thread, NULL));
+  stop_fd = eventfd (0, EFD_CLOEXEC);
+  if (stop_fd < 0)
+    g_error ("eventfd: %s", g_strerror (errno));
+  /* Termination signals go to the session's threads (libfuse's handlers end
+   * its loop), never to this one. */
+  sigset_t block, old;
+  sigemptyset (&block);
+  sigaddset (&block, SIGTERM);
+  sigaddset (&block, SIGINT);
+  sigaddset (&block, SIGHUP);
+  sigaddset (&block, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &block, &old);
+  watcher = g_thread_new ("watch", watch_thread, NULL);
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+}
+
+void
+watch_stop (void)
+{
+  /* Called once the session's loop has ended (ops .destroy), before the
+   * session is freed: the thread must not notify the kernel after that. */
+  if (!watcher)
+    return;
+  eventfd_write (stop_fd, 1);
+  g_thread_join (g_steal_pointer (&watcher));
+  close (stop_fd);
+  stop_fd = -1;
+  if (fs.inotify_fd >= 0)
+    close (fs.inotify_fd);
+  fs.inotify_fd = -1;
+  g_clear_pointer (&fs.watches, g_hash_table_unref);
+  g_clear_pointer (&fs.dir_inos, g_hash_table_unref);
 }
