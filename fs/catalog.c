@@ -80,14 +80,21 @@ same_time (const struct timespec *a, const struct timespec *b)
   return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
-/* Which indexer reads path, from its content; memoised per size and mtime.
- * Called with fs.lock held. */
+/* Which indexer reads path, from its content; memoised per inode, size and
+ * mtime.  A recording stays one while it grows (it is probed again only if
+ * it shrank: rewritten in place); anything else is probed again whenever it
+ * changes, since a file rewritten in place (ffmpeg -y keeps the inode) may
+ * have become a recording.  Called with fs.lock held. */
 static const IndexerClass *
 classify (const char *path, const struct stat *st, gboolean *undecided)
 {
   ProbeMemo *memo = g_hash_table_lookup (fs.probes, path);
-  if (memo && memo->ino == st->st_ino &&
-      (!memo->undecided ? TRUE : memo->size == st->st_size && same_time (&memo->mtime, &st->st_mtim))) {
+  if (memo && memo->ino == st->st_ino && memo->indexer && !memo->undecided && st->st_size >= memo->size) {
+    memo->size = st->st_size;
+    *undecided = FALSE;
+    return memo->indexer;
+  }
+  if (memo && memo->ino == st->st_ino && memo->size == st->st_size && same_time (&memo->mtime, &st->st_mtim)) {
     *undecided = memo->undecided;
     return memo->indexer;
   }
