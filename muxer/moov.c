@@ -234,12 +234,13 @@ write_trak (ByteWriter *w, const TrackPlan *p, Moov *out)
 }
 
 /* The source's user data (udta, meta: title, chapters), verbatim at the end
- * of the moov; only plain MP4 sources carry it (mp4.c). */
+ * of the moov; only plain MP4 sources carry it (mp4.c), and set it before
+ * their first track, so a snapshot with a track always has it. */
 static void
-write_user_data (ByteWriter *w, const Recording *rec)
+write_user_data (ByteWriter *w, const Recording *rec, const Snapshot *snap)
 {
   gsize len;
-  const guint8 *data = rec->user_data ? g_bytes_get_data (rec->user_data, &len) : NULL;
+  const guint8 *data = rec->user_data && snap->n_tracks ? g_bytes_get_data (rec->user_data, &len) : NULL;
   if (data)
     byte_writer_bytes (w, data, len);
 }
@@ -278,7 +279,7 @@ moov_build (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w, 
   write_mvhd (w, out->movie_timescale, out->duration, next_id);
   for (guint i = 0; i < out->n_tracks; i++)
     write_trak (w, &plans[i], out);
-  write_user_data (w, rec);
+  write_user_data (w, rec, snap);
   return box_end (w, moov);
 }
 

@@ -307,6 +307,9 @@ parse_moov (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end)
   guint64 allowed = 16 * (guint64) moov.len + moov_end + 4096;
   guint32 budget = (guint32) MIN (allowed, (guint64) RECORDING_MAX_SAMPLES);
 
+  /* The user data first: a snapshot that has a track has it too (moov.c
+   * writes it for snapshots with tracks), so a snapshot's bytes never
+   * change. */
   g_autoptr (GByteArray) user_data = g_byte_array_new ();
   ByteReader r = moov;
   while (byte_reader_remaining (&r) > 0) {
@@ -315,19 +318,23 @@ parse_moov (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end)
       recording_fail (rec, "malformed box inside moov");
       return FALSE;
     }
-    if (h.type == FOURCC ('t', 'r', 'a', 'k') && !parse_trak (st, rec, b, movie_timescale, &budget))
-      return FALSE;
     if (h.type == FOURCC ('u', 'd', 't', 'a') || h.type == FOURCC ('m', 'e', 't', 'a'))
       keep_user_data (rec, user_data, moov.data + start, h.size);
-  }
-  if (rec->tracks->len == 0) {
-    recording_fail (rec, "no track can be shown");
-    return FALSE;
   }
   if (user_data->len) {
     recording_begin_append (rec);
     rec->user_data = g_byte_array_free_to_bytes (g_steal_pointer (&user_data));
     recording_end_append (rec);
+  }
+  r = moov;
+  while (byte_reader_remaining (&r) > 0) {
+    byte_reader_box (&r, &h, &b);   /* all checked above */
+    if (h.type == FOURCC ('t', 'r', 'a', 'k') && !parse_trak (st, rec, b, movie_timescale, &budget))
+      return FALSE;
+  }
+  if (rec->tracks->len == 0) {
+    recording_fail (rec, "no track can be shown");
+    return FALSE;
   }
 
   /* Source order across tracks: ties (samples of no bytes) by track, then
