@@ -15,6 +15,7 @@
 #include "muxer/bytes.h"
 #include "muxer/fmp4.h"
 #include "muxer/layout.h"
+#include "muxer/mp4.h"
 #include "muxer/recording.h"
 #ifdef HAVE_MKV
 #include "muxer/mkv.h"
@@ -90,6 +91,7 @@ static const IndexerClass *const fuzz_indexers[] = {
 #ifdef HAVE_MKV
   &mkv_indexer,
 #endif
+  &mp4_indexer,
 };
 
 static inline gboolean
