@@ -123,11 +123,18 @@ ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fi
     return;
   }
   g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
-  /* Only a read of the header needs memory of its own. */
-  g_autoptr (GByteArray) header = (guint64) off < h->layout->header_len ? g_byte_array_new () : NULL;
-  gsize total = layout_read (h->layout, (guint64) off, size, pieces, header);
-  if (total == 0) {
+  /* Only a read of the header, or of a payload the indexer produces (MPEG-TS
+   * samples gathered from their packets), needs memory of its own. */
+  gboolean produced = layout_produces_payload (h->layout);
+  g_autoptr (GByteArray) buffer = produced || (guint64) off < h->layout->header_len ? g_byte_array_new () : NULL;
+  Source src = { .fd = h->fd->fd, .size = h->layout->snap->source_size };
+  gsize total = layout_read (h->layout, &src, (guint64) off, size, pieces, buffer);
+  if (total == 0 && (guint64) off >= h->layout->size) {
     fuse_reply_buf (req, NULL, 0);
+    return;
+  }
+  if (total < MIN ((guint64) size, h->layout->size - (guint64) off)) {
+    fuse_reply_err (req, EIO);   /* the source no longer holds what the snapshot promised */
     return;
   }
   /* A source cut below what the snapshot covers is an I/O error, not a short

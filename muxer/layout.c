@@ -168,26 +168,43 @@ find_extent (GArray *extents, guint64 pos)
   return lo;
 }
 
+gboolean
+layout_produces_payload (const Layout *layout)
+{
+  return layout->rec->indexer->read_payload != NULL;
+}
+
 gsize
-layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces, GByteArray *header)
+layout_read (Layout *layout, const Source *src, guint64 offset, gsize len, GArray *pieces, GByteArray *buffer)
 {
   if (len == 0 || offset >= layout->size)
     return 0;   /* never an empty piece */
   len = MIN (len, layout->size - offset);
   gsize done = 0;
-  g_return_val_if_fail (header != NULL || offset >= layout->header_len, 0);
   Recording *rec = layout->rec;
+  gboolean produced = layout_produces_payload (layout);
+  gsize header_n = offset < layout->header_len ? (gsize) MIN (len, layout->header_len - offset) : 0;
+  g_return_val_if_fail (buffer != NULL || (header_n == 0 && !produced), 0);
+  /* Pieces point into buffer: it is sized once, before any of them. */
+  if (produced)
+    g_byte_array_set_size (buffer, (guint) len);
+  else if (header_n)
+    g_byte_array_set_size (buffer, (guint) header_n);
   g_rw_lock_reader_lock (&rec->lock);
 
-  if (offset < layout->header_len) {
-    gsize n = (gsize) MIN (len, layout->header_len - offset);
-    g_byte_array_set_size (header, n);
-    read_header (layout, offset, header->data, n);
-    g_array_append_val (pieces, ((LayoutPiece) { header->data, 0, n }));
-    done = n;
+  if (header_n) {
+    read_header (layout, offset, buffer->data, header_n);
+    g_array_append_val (pieces, ((LayoutPiece) { buffer->data, 0, header_n }));
+    done = header_n;
   }
 
-  if (done < len) {
+  if (done < len && produced) {
+    guint64 pos = offset + done - layout->header_len;
+    if (src && rec->indexer->read_payload (rec->state, rec, src, pos, buffer->data + done, len - done)) {
+      g_array_append_val (pieces, ((LayoutPiece) { buffer->data + done, 0, len - done }));
+      done = len;
+    }
+  } else if (done < len) {
     guint64 pos = offset + done - layout->header_len;
     guint64 end = pos + (len - done);
     for (guint i = find_extent (rec->extents, pos); i < rec->extents->len && pos < end; i++) {

@@ -31,7 +31,7 @@ typedef struct {
 } Layout;
 
 typedef struct {
-  const guint8 *data;         /* header bytes, or NULL for source bytes */
+  const guint8 *data;         /* header or produced bytes, or NULL for source bytes */
   guint64 source_offset;
   gsize len;
 } LayoutPiece;
@@ -43,10 +43,16 @@ void layout_unref (Layout *layout);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Layout, layout_unref)
 
 /* Appends to pieces (LayoutPiece) the parts of [offset, offset + len) that lie
- * inside the file; returns the number of bytes they cover.  Header bytes are
- * produced into header (resized to hold them), which the header piece points
- * into; header may be NULL for a range past the header. */
-gsize layout_read (Layout *layout, guint64 offset, gsize len, GArray *pieces, GByteArray *header);
+ * inside the file; returns the number of bytes they cover.  Header bytes, and
+ * the payload of a recording whose indexer produces it (read_payload, from
+ * src), are produced into buffer (resized to hold them), which those pieces
+ * point into; buffer may be NULL for a range past the header of a recording
+ * whose payload is spliced (src is then unused and may be NULL).  Fewer bytes
+ * than asked for inside the file mean the source could not be read. */
+gsize layout_read (Layout *layout, const Source *src, guint64 offset, gsize len, GArray *pieces,
+                   GByteArray *buffer);
+/* Whether layout_read() produces the payload into its buffer. */
+gboolean layout_produces_payload (const Layout *layout);
 /* The whole header, made at once (tests, small files). */
 GBytes *layout_header (Layout *layout);
 double layout_duration_seconds (const Layout *layout);

@@ -148,12 +148,10 @@ recording_payload_phase (Recording *rec)
  * the payload rather than starting a new extent; at least a page. */
 #define EXTENT_MAX_GAP RECORDING_PAGE
 
-gboolean
-recording_append_sample (Recording *rec, Track *track, guint64 source_offset, const SampleInfo *info)
+/* The limits every appended sample is held to. */
+static gboolean
+sample_acceptable (Recording *rec, Track *track, const SampleInfo *info)
 {
-  Extent *last = rec->extents->len ? &g_array_index (rec->extents, Extent, rec->extents->len - 1) : NULL;
-  guint64 last_end = last ? last->source_offset + last->length : 0;
-
   if (rec->total_samples >= RECORDING_MAX_SAMPLES) {
     recording_fail (rec, "more than %u samples", RECORDING_MAX_SAMPLES);
     return FALSE;
@@ -178,6 +176,44 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
                     info->description_index, n_desc);
     return FALSE;
   }
+  return TRUE;
+}
+
+static void
+append_to_table (Recording *rec, Track *track, const SampleInfo *s)
+{
+  SampleTable *table = &track->table;
+  guint64 table_bytes = sample_table_moov_bytes (table);
+  sample_table_append (table, s);
+  rec->moov_table_bytes += sample_table_moov_bytes (table) - table_bytes;
+  rec->total_samples++;
+  rec->generation++;
+}
+
+gboolean
+recording_append_produced_sample (Recording *rec, Track *track, const SampleInfo *info)
+{
+  if (!sample_acceptable (rec, track, info))
+    return FALSE;
+  if (info->size > G_MAXUINT64 - rec->payload_len) {
+    recording_fail (rec, "the payload would pass 2^64 bytes");
+    return FALSE;
+  }
+  SampleInfo s = *info;
+  s.payload_offset = rec->payload_len;
+  append_to_table (rec, track, &s);
+  rec->payload_len += info->size;
+  return TRUE;
+}
+
+gboolean
+recording_append_sample (Recording *rec, Track *track, guint64 source_offset, const SampleInfo *info)
+{
+  Extent *last = rec->extents->len ? &g_array_index (rec->extents, Extent, rec->extents->len - 1) : NULL;
+  guint64 last_end = last ? last->source_offset + last->length : 0;
+
+  if (!sample_acceptable (rec, track, info))
+    return FALSE;
   if (source_offset < last_end || source_offset > G_MAXUINT64 - info->size) {
     recording_fail (rec, "sample data at %" G_GUINT64_FORMAT " is out of source order", source_offset);
     return FALSE;
@@ -202,13 +238,8 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
     }
   }
   s.payload_offset = rec->payload_len + gap;
-
-  guint64 table_bytes = sample_table_moov_bytes (table);
-  sample_table_append (table, &s);
-  rec->moov_table_bytes += sample_table_moov_bytes (table) - table_bytes;
+  append_to_table (rec, track, &s);
   rec->payload_len += gap + info->size;
-  rec->total_samples++;
-  rec->generation++;
   return TRUE;
 }
 
@@ -289,6 +320,8 @@ recording_memory (Recording *rec)
   gsize total = rec->extents->len * sizeof (Extent);
   for (guint i = 0; i < rec->tracks->len; i++)
     total += sample_table_memory (&((Track *) g_ptr_array_index (rec->tracks, i))->table);
+  if (rec->indexer->memory)
+    total += rec->indexer->memory (rec->state);
   g_rw_lock_reader_unlock (&rec->lock);
   return total;
 }

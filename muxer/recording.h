@@ -70,6 +70,16 @@ typedef struct {
   /* Indexes the bytes not seen yet.  Returns FALSE when the recording cannot
    * be indexed further; the reason is set with recording_fail(). */
   gboolean (*feed) (gpointer state, Recording *rec, const Source *src);
+  /* Optional: the payload is produced by the indexer rather than spliced
+   * from the source (MPEG-TS, whose samples are spread over packets).  Writes
+   * payload bytes [payload_offset, payload_offset + len) of samples already
+   * appended to dest; FALSE if the source cannot be read.  Called with
+   * rec->lock held for reading, concurrently with feed() and other reads. */
+  gboolean (*read_payload) (gpointer state, Recording *rec, const Source *src, guint64 payload_offset,
+                            guint8 *dest, gsize len);
+  /* Optional: bytes the state keeps per sample (read_payload's locators),
+   * for recording_memory().  Called with rec->lock held for reading. */
+  gsize (*memory) (gpointer state);
 } IndexerClass;
 
 /* Locks, in the order they are taken (never the other way round):
@@ -148,6 +158,9 @@ Track *recording_add_track (Recording *rec);
  * source order; fails (and records why) otherwise or past the limits. */
 gboolean recording_append_sample (Recording *rec, Track *track, guint64 source_offset,
                                   const SampleInfo *info);
+/* For indexers with read_payload: appends one sample at the end of the
+ * produced payload (it has no extents); same limits as above. */
+gboolean recording_append_produced_sample (Recording *rec, Track *track, const SampleInfo *info);
 /* Gives the track's last appended sample its final duration (at least 1),
  * once the source's next timestamp shows it: see sample_table_set_last_duration(). */
 void recording_set_last_duration (Recording *rec, Track *track, guint64 duration);

@@ -104,15 +104,20 @@ cmd_export (const char *src_path, const char *out_path)
     return 1;
   }
   g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
-  g_autoptr (GByteArray) header = g_byte_array_new ();
+  g_autoptr (GByteArray) buffer = g_byte_array_new ();
+  struct stat st;
+  Source src = { .fd = in, .size = fstat (in, &st) == 0 ? (guint64) st.st_size : 0 };
+  /* A produced payload is made in memory: smaller steps. */
+  gsize step = layout_produces_payload (layout) ? 4 << 20 : 64 << 20;
   gboolean ok = TRUE;
   /* In steps, so that no more than a step of the header is in memory. */
   for (guint64 pos = 0; ok && pos < layout->size;) {
     g_array_set_size (pieces, 0);
-    gsize got = layout_read (layout, pos, 64 << 20, pieces, header);
-    if (got == 0) {
-      /* Never expected: the extents cover the payload.  No endless loop if not. */
-      fprintf (stderr, "livemp4: %s: nothing to read at %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes\n",
+    gsize got = layout_read (layout, &src, pos, step, pieces, buffer);
+    if (got < MIN (step, layout->size - pos)) {
+      /* The source changed under us (or, never expected, the extents do not
+       * cover the payload): no endless loop. */
+      fprintf (stderr, "livemp4: %s: cannot read at %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes\n",
                src_path, pos, layout->size);
       ok = FALSE;
       errno = EIO;

@@ -321,7 +321,7 @@ check_layout (Recording *rec, Snapshot *snap, const guint8 *data, gsize size, Fu
   while (pos < l->size) {
     gsize want = fuzz_rng_next (rng) % 2 ? (gsize) fuzz_rng_range (rng, 1, 64) : (gsize) fuzz_rng_range (rng, 1, 1 << 17);
     g_array_set_size (pieces, 0);
-    gsize got = layout_read (l, pos, want, pieces, header);
+    gsize got = layout_read (l, NULL, pos, want, pieces, header);
     FUZZ_CHECK (got == MIN (want, l->size - pos), "layout_read at %" G_GUINT64_FORMAT " gave %zu of %zu", pos, got,
                 want);
     gsize sum = 0;
@@ -343,7 +343,7 @@ check_layout (Recording *rec, Snapshot *snap, const guint8 *data, gsize size, Fu
     pos += got;
   }
   g_array_set_size (pieces, 0);
-  FUZZ_CHECK (layout_read (l, l->size, 100, pieces, header) == 0 && pieces->len == 0, "read past the end");
+  FUZZ_CHECK (layout_read (l, NULL, l->size, 100, pieces, header) == 0 && pieces->len == 0, "read past the end");
   g_array_unref (pieces);
   g_byte_array_unref (header);
 

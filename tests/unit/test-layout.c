@@ -26,7 +26,7 @@ read_range (Layout *l, const guint8 *src, guint64 offset, gsize len, GByteArray 
 {
   g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
   g_autoptr (GByteArray) header = g_byte_array_new ();
-  gsize n = layout_read (l, offset, len, pieces, header);
+  gsize n = layout_read (l, NULL, offset, len, pieces, header);
   gsize sum = 0;
   for (guint i = 0; i < pieces->len; i++) {
     const LayoutPiece *p = &g_array_index (pieces, LayoutPiece, i);
@@ -391,10 +391,10 @@ test_read_far_past_end (void)
   g_autoptr (Layout) l = layout_of (rec);
   g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
   g_autoptr (GByteArray) header = g_byte_array_new ();
-  g_assert_cmpuint (layout_read (l, G_MAXUINT64, 10, pieces, header), ==, 0);
-  g_assert_cmpuint (layout_read (l, l->size, G_MAXSIZE, pieces, header), ==, 0);
+  g_assert_cmpuint (layout_read (l, NULL, G_MAXUINT64, 10, pieces, header), ==, 0);
+  g_assert_cmpuint (layout_read (l, NULL, l->size, G_MAXSIZE, pieces, header), ==, 0);
   g_assert_cmpuint (pieces->len, ==, 0);
-  g_assert_cmpuint (layout_read (l, l->size - 1, G_MAXSIZE, pieces, header), ==, 1);
+  g_assert_cmpuint (layout_read (l, NULL, l->size - 1, G_MAXSIZE, pieces, header), ==, 1);
   fb_clear (&b);
 }
 
@@ -410,7 +410,7 @@ test_payload_is_source_order (void)
   g_autoptr (Layout) l = layout_of (rec);
   g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
   g_autoptr (GByteArray) header = g_byte_array_new ();
-  layout_read (l, l->header_len, G_MAXSIZE, pieces, header);
+  layout_read (l, NULL, l->header_len, G_MAXSIZE, pieces, header);
   g_assert_cmpuint (pieces->len, ==, 1);
   const LayoutPiece *p = &g_array_index (pieces, LayoutPiece, 0);
   g_assert_null (p->data);
@@ -955,7 +955,7 @@ test_payload_past_4_gib_uses_co64 (void)
     g_assert_cmpuint (g->size, ==, e->size);
     g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
     g_autoptr (GByteArray) unused = g_byte_array_new ();
-    g_assert_cmpuint (layout_read (l, g->offset, 16, pieces, unused), ==, 16);
+    g_assert_cmpuint (layout_read (l, NULL, g->offset, 16, pieces, unused), ==, 16);
     g_assert_cmpuint (pieces->len, ==, 1);
     g_assert_null (g_array_index (pieces, LayoutPiece, 0).data);
     g_assert_cmpuint (g_array_index (pieces, LayoutPiece, 0).source_offset, ==, e->offset);
