@@ -7,11 +7,13 @@
 #include "fmp4.h"
 #include "mkv.h"
 #include "mp4.h"
+#include "ts.h"
 
 static const IndexerClass *const indexers[] = {
   &fmp4_indexer,
   &mkv_indexer,
   &mp4_indexer,   /* after fmp4: a moov with mvex is a fragmented recording */
+  &ts_indexer,    /* last: sync bytes at a stride are the weakest signature */
 };
 
 const IndexerClass *

@@ -1,0 +1,33 @@
+/* ts_audio.h — audio frames in elementary streams: where one begins, how long
+ * it is, and what the sample entry needs from its header.
+ *
+ * AAC in ADTS (ISO/IEC 13818-7 6.2, 14496-3 1.A.2): the MP4 sample is the raw
+ * data block, the 7- or 9-byte header removed (FFmpeg's aac_adtstoasc).
+ * AC-3 and E-AC-3 (ETSI TS 102 366 4.3, E.1.2), MPEG-1/2 audio
+ * (ISO/IEC 11172-3 2.4.2.3): the sample is the whole frame.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum { TS_AUDIO_AAC, TS_AUDIO_AC3, TS_AUDIO_EAC3, TS_AUDIO_MPEG } TsAudioCodec;
+
+typedef struct {
+  guint header_len;           /* bytes before the sample's data (ADTS header) */
+  guint frame_len;            /* whole frame, header included */
+  guint32 samples;            /* per frame, at sample_rate */
+  guint32 sample_rate;
+  guint channels;
+  /* AAC */
+  guint object_type, rate_index, channel_config;
+} TsAudioFrame;
+
+/* Reads the frame header at p.  Returns 1 for a frame, 0 for no frame here
+ * (resynchronise a byte later), -1 when more bytes are needed. */
+int ts_audio_frame_parse (TsAudioCodec codec, const guint8 *p, gsize avail, TsAudioFrame *out);
+/* The bytes a header needs to be parsed. */
+#define TS_AUDIO_HEADER_MAX 16
+
+G_END_DECLS

@@ -1,0 +1,493 @@
+/* ts_nal.c — Annex B access units to length-prefixed samples; SPS parsing,
+ * avcC and hvcC from the in-band parameter sets. */
+#include "ts_nal.h"
+
+#include <string.h>
+
+#include "codecs.h"
+
+/* ---- Annex B ------------------------------------------------------------------ */
+
+guint64
+ts_annexb_nals (const guint8 *p, gsize n, GArray *nals)
+{
+  /* The first "00 00 01". */
+  gsize i = 0;
+  guint zeros = 0;
+  for (; i < n; i++) {
+    if (p[i] == 1 && zeros >= 2)
+      break;
+    zeros = p[i] == 0 ? zeros + 1 : 0;
+  }
+  if (i >= n)
+    return 0;
+  guint64 size = 0;
+  gsize start = i + 1;
+  while (start < n) {
+    zeros = 0;
+    gsize j = start, end = n, next = n;
+    for (; j < n; j++) {
+      if (p[j] == 1 && zeros >= 2) {
+        end = j - 2 - (zeros >= 3 ? 1 : 0);
+        next = j + 1;
+        break;
+      }
+      zeros = p[j] == 0 ? zeros + 1 : 0;
+    }
+    if (nals)
+      g_array_append_val (nals, ((TsNal) { start, end - start }));
+    size += 4 + (end - start);
+    start = next;
+  }
+  return size;
+}
+
+gboolean
+ts_annexb_convert (TsEsWalk *w, guint8 *dest, gsize size)
+{
+  const guint8 *p = NULL;
+  gsize avail = 0;
+  guint zeros = 0;
+#define NEXT_BYTE(b)                                       \
+  do {                                                     \
+    if (avail == 0 && (avail = ts_es_walk_next (w, G_MAXSIZE, &p)) == 0) \
+      return FALSE;                                        \
+    (b) = *p++;                                            \
+    avail--;                                               \
+  } while (0)
+  for (;;) {
+    guint8 b;
+    NEXT_BYTE (b);
+    if (b == 1 && zeros >= 2)
+      break;
+    zeros = b == 0 ? zeros + 1 : 0;
+  }
+  gsize o = 0;
+  while (o < size) {
+    if (size - o < 4)
+      return FALSE;
+    gsize len_at = o, start = o + 4;
+    o = start;
+    zeros = 0;
+    for (;;) {
+      if (o == size)
+        break;
+      /* Copy a run up to the next zero at once. */
+      if (avail == 0 && (avail = ts_es_walk_next (w, G_MAXSIZE, &p)) == 0)
+        return FALSE;
+      if (zeros == 0) {
+        gsize lim = MIN (avail, size - o);
+        const guint8 *z = memchr (p, 0, lim);
+        gsize k = z ? (gsize) (z - p) : lim;
+        memcpy (dest + o, p, k);
+        o += k;
+        p += k;
+        avail -= k;
+        if (k == lim)
+          continue;
+      }
+      guint8 b = *p++;
+      avail--;
+      if (b == 1 && zeros >= 2) {
+        o -= 2 + (zeros >= 3 ? 1 : 0);
+        break;
+      }
+      dest[o++] = b;
+      zeros = b == 0 ? zeros + 1 : 0;
+    }
+    guint32 len = (guint32) (o - start);
+    dest[len_at] = (guint8) (len >> 24);
+    dest[len_at + 1] = (guint8) (len >> 16);
+    dest[len_at + 2] = (guint8) (len >> 8);
+    dest[len_at + 3] = (guint8) len;
+  }
+#undef NEXT_BYTE
+  return TRUE;
+}
+
+/* ---- access unit boundaries ------------------------------------------------------ */
+
+int
+ts_nal_starts_au (TsVideoCodec codec, const guint8 *p, gsize avail, gboolean au_has_slice, gboolean *is_slice)
+{
+  *is_slice = FALSE;
+  if (codec == TS_VIDEO_H264) {
+    if (avail < 2)
+      return -1;
+    guint type = p[0] & 0x1f;
+    if (type == 1 || type == 5) {
+      *is_slice = TRUE;
+      /* first_mb_in_slice == 0 is the single bit '1'. */
+      return au_has_slice && (p[1] & 0x80);
+    }
+    if (type == 9)
+      return TRUE;
+    if (type == 6 || type == 7 || type == 8 || (type >= 14 && type <= 18))
+      return au_has_slice;
+    return FALSE;
+  }
+  if (avail < 3)
+    return -1;
+  guint type = (p[0] >> 1) & 0x3f;
+  if (type <= 31) {
+    *is_slice = TRUE;
+    /* first_slice_segment_in_pic_flag */
+    return au_has_slice && (p[2] & 0x80);
+  }
+  if (type == 35)
+    return TRUE;
+  if ((type >= 32 && type <= 34) || type == 39 || (type >= 41 && type <= 44) || (type >= 48 && type <= 55))
+    return au_has_slice;
+  return FALSE;
+}
+
+/* ---- RBSP bits -------------------------------------------------------------------- */
+
+typedef struct {
+  guint8 *data;     /* emulation prevention removed */
+  gsize len;
+  gsize bit;
+  gboolean bad;
+} Rbsp;
+
+static void
+rbsp_init (Rbsp *r, const guint8 *nal, gsize len)
+{
+  r->data = g_malloc (MAX (len, 1));
+  r->len = 0;
+  r->bit = 0;
+  r->bad = FALSE;
+  guint zeros = 0;
+  for (gsize i = 0; i < len; i++) {
+    if (zeros >= 2 && nal[i] == 3) {
+      zeros = 0;
+      continue;
+    }
+    zeros = nal[i] == 0 ? zeros + 1 : 0;
+    r->data[r->len++] = nal[i];
+  }
+}
+
+static guint32
+rbsp_bits (Rbsp *r, guint n)
+{
+  guint32 v = 0;
+  for (guint i = 0; i < n; i++) {
+    if (r->bit >= r->len * 8) {
+      r->bad = TRUE;
+      return 0;
+    }
+    v = v << 1 | ((r->data[r->bit / 8] >> (7 - r->bit % 8)) & 1);
+    r->bit++;
+  }
+  return v;
+}
+
+static guint32
+rbsp_ue (Rbsp *r)
+{
+  guint lz = 0;
+  while (!r->bad && rbsp_bits (r, 1) == 0)
+    if (++lz > 31) {
+      r->bad = TRUE;
+      return 0;
+    }
+  if (r->bad)
+    return 0;
+  return (guint32) ((1ull << lz) - 1 + rbsp_bits (r, lz));
+}
+
+static gint32
+rbsp_se (Rbsp *r)
+{
+  guint32 k = rbsp_ue (r);
+  return k & 1 ? (gint32) ((k + 1) / 2) : -(gint32) (k / 2);
+}
+
+/* ---- H.264 SPS (7.3.2.1.1) ------------------------------------------------------- */
+
+static void
+skip_scaling_list (Rbsp *r, guint size)
+{
+  gint32 last = 8, next = 8;
+  for (guint j = 0; j < size && !r->bad; j++) {
+    if (next != 0)
+      next = (last + rbsp_se (r) + 256) % 256;
+    last = next == 0 ? last : next;
+  }
+}
+
+static gboolean
+h264_sps_size (const guint8 *nal, gsize len, guint *width, guint *height)
+{
+  Rbsp r;
+  rbsp_init (&r, nal + 1, len - 1);
+  guint profile = rbsp_bits (&r, 8);
+  rbsp_bits (&r, 16);   /* constraint flags, level */
+  rbsp_ue (&r);         /* seq_parameter_set_id */
+  guint chroma = 1;
+  if (profile == 100 || profile == 110 || profile == 122 || profile == 244 || profile == 44 || profile == 83 ||
+      profile == 86 || profile == 118 || profile == 128 || profile == 138 || profile == 139 || profile == 134 ||
+      profile == 135) {
+    chroma = rbsp_ue (&r);
+    if (chroma == 3)
+      rbsp_bits (&r, 1);
+    rbsp_ue (&r);
+    rbsp_ue (&r);
+    rbsp_bits (&r, 1);
+    if (rbsp_bits (&r, 1))
+      for (guint i = 0; i < (chroma != 3 ? 8u : 12u) && !r.bad; i++)
+        if (rbsp_bits (&r, 1))
+          skip_scaling_list (&r, i < 6 ? 16 : 64);
+  }
+  rbsp_ue (&r);   /* log2_max_frame_num_minus4 */
+  guint poc_type = rbsp_ue (&r);
+  if (poc_type == 0) {
+    rbsp_ue (&r);
+  } else if (poc_type == 1) {
+    rbsp_bits (&r, 1);
+    rbsp_se (&r);
+    rbsp_se (&r);
+    guint n = rbsp_ue (&r);
+    for (guint i = 0; i < n && i < 256 && !r.bad; i++)
+      rbsp_se (&r);
+  }
+  rbsp_ue (&r);          /* max_num_ref_frames */
+  rbsp_bits (&r, 1);
+  guint w_mbs = rbsp_ue (&r) + 1, h_map = rbsp_ue (&r) + 1;
+  guint frame_mbs_only = rbsp_bits (&r, 1);
+  if (!frame_mbs_only)
+    rbsp_bits (&r, 1);
+  rbsp_bits (&r, 1);
+  guint64 w = (guint64) w_mbs * 16, h = (guint64) h_map * 16 * (2 - frame_mbs_only);
+  if (rbsp_bits (&r, 1)) {
+    guint cl = rbsp_ue (&r), cr = rbsp_ue (&r), ct = rbsp_ue (&r), cb = rbsp_ue (&r);
+    guint sx = chroma == 1 || chroma == 2 ? 2 : 1, sy = (chroma == 1 ? 2 : 1) * (2 - frame_mbs_only);
+    if (chroma == 0 || chroma == 3)
+      sx = 1, sy = 2 - frame_mbs_only;
+    guint64 cw = (guint64) (cl + cr) * sx, ch = (guint64) (ct + cb) * sy;
+    if (cw < w && ch < h)
+      w -= cw, h -= ch;
+  }
+  gboolean ok = !r.bad && w > 0 && h > 0 && w <= 16384 && h <= 16384;
+  g_free (r.data);
+  if (ok)
+    *width = (guint) w, *height = (guint) h;
+  return ok;
+}
+
+/* ---- HEVC SPS (7.3.2.2) ---------------------------------------------------------- */
+
+typedef struct {
+  guint8 ptl[12];        /* general profile_tier_level bytes */
+  guint max_sub_layers;
+  gboolean temporal_id_nesting;
+  guint chroma, bit_depth_luma, bit_depth_chroma;
+  guint width, height;
+} HevcSps;
+
+static gboolean
+hevc_sps_parse (const guint8 *nal, gsize len, HevcSps *s)
+{
+  if (len < 3)
+    return FALSE;
+  Rbsp r;
+  rbsp_init (&r, nal + 2, len - 2);
+  rbsp_bits (&r, 4);
+  s->max_sub_layers = rbsp_bits (&r, 3) + 1;
+  s->temporal_id_nesting = rbsp_bits (&r, 1);
+  for (guint i = 0; i < 12; i++)
+    s->ptl[i] = (guint8) rbsp_bits (&r, 8);
+  guint sub = s->max_sub_layers - 1;
+  guint8 profile_present[8] = { 0 }, level_present[8] = { 0 };
+  for (guint i = 0; i < sub; i++) {
+    profile_present[i] = (guint8) rbsp_bits (&r, 1);
+    level_present[i] = (guint8) rbsp_bits (&r, 1);
+  }
+  if (sub > 0)
+    for (guint i = sub; i < 8; i++)
+      rbsp_bits (&r, 2);
+  for (guint i = 0; i < sub; i++) {
+    if (profile_present[i])
+      rbsp_bits (&r, 32), rbsp_bits (&r, 32), rbsp_bits (&r, 24);
+    if (level_present[i])
+      rbsp_bits (&r, 8);
+  }
+  rbsp_ue (&r);   /* sps_seq_parameter_set_id */
+  s->chroma = rbsp_ue (&r);
+  if (s->chroma == 3)
+    rbsp_bits (&r, 1);
+  guint64 w = rbsp_ue (&r), h = rbsp_ue (&r);
+  if (rbsp_bits (&r, 1)) {
+    guint sx = s->chroma == 1 || s->chroma == 2 ? 2 : 1, sy = s->chroma == 1 ? 2 : 1;
+    guint64 l = rbsp_ue (&r), rr = rbsp_ue (&r), t = rbsp_ue (&r), b = rbsp_ue (&r);
+    if ((l + rr) * sx < w && (t + b) * sy < h)
+      w -= (l + rr) * sx, h -= (t + b) * sy;
+  }
+  s->bit_depth_luma = rbsp_ue (&r) + 8;
+  s->bit_depth_chroma = rbsp_ue (&r) + 8;
+  gboolean ok = !r.bad && w > 0 && h > 0 && w <= 16384 && h <= 16384 && s->chroma <= 3 &&
+                s->bit_depth_luma <= 16 && s->bit_depth_chroma <= 16;
+  g_free (r.data);
+  s->width = (guint) w;
+  s->height = (guint) h;
+  return ok;
+}
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+void
+ts_video_config_init (TsVideoConfig *c, TsVideoCodec codec)
+{
+  memset (c, 0, sizeof *c);
+  c->codec = codec;
+}
+
+void
+ts_video_config_clear (TsVideoConfig *c)
+{
+  g_clear_pointer (&c->vps, g_byte_array_unref);
+  g_clear_pointer (&c->sps, g_byte_array_unref);
+  g_clear_pointer (&c->pps, g_byte_array_unref);
+}
+
+static void
+keep (GByteArray **slot, const guint8 *nal, gsize len)
+{
+  if (!*slot && len > 0 && len < 4096)
+    *slot = g_byte_array_append (g_byte_array_new (), nal, (guint) len);
+}
+
+/* An H.264 SEI NAL unit with a recovery point (payload type 6, D.1.8). */
+static gboolean
+h264_sei_has_recovery_point (const guint8 *nal, gsize len)
+{
+  Rbsp r;
+  rbsp_init (&r, nal + 1, len - 1);
+  gboolean found = FALSE;
+  gsize pos = 0;
+  while (pos + 2 <= r.len && !found) {
+    guint type = 0, size = 0;
+    while (pos < r.len && r.data[pos] == 0xff)
+      type += 255, pos++;
+    if (pos >= r.len)
+      break;
+    type += r.data[pos++];
+    while (pos < r.len && r.data[pos] == 0xff)
+      size += 255, pos++;
+    if (pos >= r.len)
+      break;
+    size += r.data[pos++];
+    if (type == 6)
+      found = TRUE;
+    pos += size;
+    if (pos < r.len && r.data[pos] == 0x80 && pos + 1 == r.len)
+      break;   /* rbsp trailing bits */
+  }
+  g_free (r.data);
+  return found;
+}
+
+gboolean
+ts_video_access_unit (TsVideoConfig *c, const guint8 *p, const GArray *nals)
+{
+  gboolean key = FALSE;
+  for (guint i = 0; i < nals->len; i++) {
+    const TsNal *n = &g_array_index (nals, TsNal, i);
+    const guint8 *nal = p + n->start;
+    if (n->len < 2)
+      continue;
+    if (c->codec == TS_VIDEO_H264) {
+      guint type = nal[0] & 0x1f;
+      if (type == 7 && !c->sps) {
+        guint w, h;
+        if (n->len >= 4 && h264_sps_size (nal, n->len, &w, &h)) {
+          keep (&c->sps, nal, n->len);
+          c->width = w;
+          c->height = h;
+        }
+      } else if (type == 8) {
+        keep (&c->pps, nal, n->len);
+      } else if (type == 5) {
+        key = TRUE;
+      } else if (type == 6 && h264_sei_has_recovery_point (nal, n->len)) {
+        key = TRUE;
+      }
+    } else {
+      guint type = (nal[0] >> 1) & 0x3f;
+      if (type == 32) {
+        keep (&c->vps, nal, n->len);
+      } else if (type == 33 && !c->sps) {
+        HevcSps s;
+        if (hevc_sps_parse (nal, n->len, &s)) {
+          keep (&c->sps, nal, n->len);
+          c->width = s.width;
+          c->height = s.height;
+        }
+      } else if (type == 34) {
+        keep (&c->pps, nal, n->len);
+      } else if (type >= 16 && type <= 23) {
+        key = TRUE;
+      }
+    }
+  }
+  return key;
+}
+
+static void
+write_array (ByteWriter *w, guint8 type, const GByteArray *nal)
+{
+  byte_writer_u8 (w, 0x80 | type);   /* array_completeness */
+  byte_writer_u16 (w, 1);
+  byte_writer_u16 (w, (guint16) nal->len);
+  byte_writer_bytes (w, nal->data, nal->len);
+}
+
+gboolean
+ts_video_write_entry (const TsVideoConfig *c, ByteWriter *w)
+{
+  if (!c->sps || !c->pps || (c->codec == TS_VIDEO_HEVC && !c->vps))
+    return FALSE;
+  ByteWriter rec;
+  byte_writer_init (&rec);
+  if (c->codec == TS_VIDEO_H264) {
+    /* AVCDecoderConfigurationRecord (14496-15 5.3.3.1). */
+    const guint8 *sps = c->sps->data;
+    byte_writer_u8 (&rec, 1);
+    byte_writer_u8 (&rec, sps[1]);
+    byte_writer_u8 (&rec, sps[2]);
+    byte_writer_u8 (&rec, sps[3]);
+    byte_writer_u8 (&rec, 0xff);   /* 4-byte lengths */
+    byte_writer_u8 (&rec, 0xe1);
+    byte_writer_u16 (&rec, (guint16) c->sps->len);
+    byte_writer_bytes (&rec, c->sps->data, c->sps->len);
+    byte_writer_u8 (&rec, 1);
+    byte_writer_u16 (&rec, (guint16) c->pps->len);
+    byte_writer_bytes (&rec, c->pps->data, c->pps->len);
+  } else {
+    /* HEVCDecoderConfigurationRecord (14496-15 8.3.3.1). */
+    HevcSps s;
+    if (!hevc_sps_parse (c->sps->data, c->sps->len, &s)) {
+      byte_writer_clear (&rec);
+      return FALSE;
+    }
+    byte_writer_u8 (&rec, 1);
+    byte_writer_bytes (&rec, s.ptl, 12);
+    byte_writer_u16 (&rec, 0xf000);
+    byte_writer_u8 (&rec, 0xfc);
+    byte_writer_u8 (&rec, 0xfc | s.chroma);
+    byte_writer_u8 (&rec, 0xf8 | (s.bit_depth_luma - 8));
+    byte_writer_u8 (&rec, 0xf8 | (s.bit_depth_chroma - 8));
+    byte_writer_u16 (&rec, 0);
+    byte_writer_u8 (&rec, (guint8) (MIN (s.max_sub_layers, 7) << 3 | (s.temporal_id_nesting ? 4 : 0) | 3));
+    byte_writer_u8 (&rec, 3);
+    write_array (&rec, 32, c->vps);
+    write_array (&rec, 33, c->sps);
+    write_array (&rec, 34, c->pps);
+  }
+  guint16 width = (guint16) MIN (c->width, 0xffff), height = (guint16) MIN (c->height, 0xffff);
+  gboolean ok = c->codec == TS_VIDEO_H264 ? codecs_write_avc1 (w, width, height, rec.buf->data, rec.buf->len)
+                                           : codecs_write_hvc1 (w, width, height, rec.buf->data, rec.buf->len);
+  byte_writer_clear (&rec);
+  return ok;
+}

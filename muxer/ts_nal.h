@@ -1,0 +1,53 @@
+/* ts_nal.h — H.264 and HEVC in Annex B byte streams (ITU-T H.264 B, H.265 B).
+ *
+ * An access unit from the stream is stored as FFmpeg's MP4 muxer stores it
+ * (ff_avc_parse_nal_units): every NAL unit kept, each start code replaced by
+ * a 4-byte length, emulation prevention bytes untouched.  A NAL unit ends
+ * where the next "00 00 01" begins, less one zero before it; bytes before the
+ * first start code are dropped.  ts_annexb_nals() applies this to a whole
+ * access unit at index time; ts_annexb_convert() produces the same bytes
+ * while reading, stopping at the size the index promised, so the read needs
+ * no more than where the access unit starts.
+ */
+#pragma once
+
+#include "bytes.h"
+#include "ts_packet.h"
+
+G_BEGIN_DECLS
+
+typedef enum { TS_VIDEO_H264, TS_VIDEO_HEVC } TsVideoCodec;
+
+typedef struct {
+  gsize start;     /* first byte after the start code */
+  gsize len;
+} TsNal;
+
+/* The NAL units of the access unit in p (appended to nals, which may be
+ * NULL); returns the stored size. */
+guint64 ts_annexb_nals (const guint8 *p, gsize n, GArray *nals);
+/* Produces the stored form of an access unit of size bytes from w. */
+gboolean ts_annexb_convert (TsEsWalk *w, guint8 *dest, gsize size);
+
+/* Whether the NAL unit whose header starts at p (with avail bytes from
+ * there) begins a new access unit after one that has a slice (7.4.1.2.3,
+ * H.265 7.4.2.4.4).  Returns -1 when more bytes are needed. */
+int ts_nal_starts_au (TsVideoCodec codec, const guint8 *p, gsize avail, gboolean au_has_slice, gboolean *is_slice);
+
+/* Parameter sets and picture facts gathered from the NAL units of access units. */
+typedef struct {
+  TsVideoCodec codec;
+  GByteArray *vps, *sps, *pps;   /* the first of each kind seen (NAL unit with header) */
+  guint width, height;
+} TsVideoConfig;
+
+void ts_video_config_init (TsVideoConfig *c, TsVideoCodec codec);
+void ts_video_config_clear (TsVideoConfig *c);
+/* Looks at one access unit: keeps parameter sets, returns whether FFmpeg's
+ * parser marks it a key frame (an IDR or IRAP picture, or an H.264 recovery
+ * point SEI). */
+gboolean ts_video_access_unit (TsVideoConfig *c, const guint8 *p, const GArray *nals);
+/* The sample entry (avc1 + avcC, hvc1 + hvcC) once the parameter sets are known. */
+gboolean ts_video_write_entry (const TsVideoConfig *c, ByteWriter *w);
+
+G_END_DECLS

@@ -1,0 +1,153 @@
+/* ts_private.h — what the MPEG-TS indexer's files share.  ts.h describes
+ * the design.
+ *
+ *   ts_packet.c  packets, resynchronisation, PES headers, the ES walk
+ *   ts_nal.c     H.264/HEVC access units, parameter sets, avcC/hvcC
+ *   ts_audio.c   ADTS, AC-3/E-AC-3 and MPEG audio frame headers
+ *   ts.c         the IndexerClass: packets to streams, PAT/PMT, the
+ *                produced payload (runs, locators, read_payload)
+ *   ts_es.c      elementary streams to samples: access units and frames,
+ *                timing, sample entries, the queue of samples to append
+ */
+#pragma once
+
+#include "bytes.h"
+#include "codecs.h"
+#include "ts.h"
+#include "ts_audio.h"
+#include "ts_nal.h"
+#include "ts_packet.h"
+
+G_BEGIN_DECLS
+
+/* Largest access unit or frame accepted; a larger one is dropped. */
+#define TS_MAX_SAMPLE (32u << 20)
+/* Bytes of a locator: packet offset (40 bits) and offset in it (8 bits). */
+#define TS_LOCATOR_BYTES 6
+#define TS_MAX_SOURCE (1ull << 40)
+/* Samples per run of the payload (bounds the walk inside a run). */
+#define TS_RUN_MAX 256
+/* Completed samples queued before they are appended track by track. */
+#define TS_FLUSH_SAMPLES 64
+/* A jump in a stream's timestamps larger than this (90 kHz), or any step
+ * back, is a discontinuity: the stream continues where it was. */
+#define TS_MAX_GAP (60 * 90000)
+
+typedef enum { TS_KIND_VIDEO, TS_KIND_AUDIO } TsKind;
+
+typedef struct {
+  guint64 es_pos;         /* ES position of the packet's first ES byte */
+  guint64 packet;
+  guint8 in_packet;
+} TsSpan;
+
+typedef struct {
+  guint64 es_pos;         /* where the PES's data begins in the ES */
+  gboolean has_pts, has_dts, used;
+  guint64 pts, dts;       /* 33-bit */
+} TsPesStart;
+
+typedef struct {
+  guint16 pid;
+  guint8 stream_type;
+  TsKind kind;
+  TsVideoCodec video;
+  TsAudioCodec audio;
+  guint index;            /* in TsState.streams */
+  char language[4];
+  Track *track;           /* NULL if left out */
+  gboolean left_out;
+  gboolean configured;
+
+  /* Packets and PES. */
+  gboolean have_cc;
+  guint8 cc;
+  gboolean in_pes;        /* FALSE: waiting for a payload start */
+  gboolean in_header;
+  TsPesHeader header;
+  guint64 pes_left;       /* ES bytes a bounded PES still has; 0 if unbounded */
+  gboolean bounded;
+
+  /* The elementary stream not yet made into samples. */
+  GByteArray *es;
+  guint64 es_base;        /* ES position of es->data[0] */
+  GArray *spans;          /* TsSpan */
+  GArray *pes;            /* TsPesStart */
+
+  /* Video access units. */
+  gboolean au_open, au_has_slice;
+  guint64 au_start, scan_pos, nal_start;
+  TsVideoConfig vconfig;
+  GArray *nals;
+
+  /* Audio frames. */
+  guint64 frame_pos;
+  guint32 sample_rate;
+
+  /* Timing, in the track's timescale (absolute, unwrapped). */
+  guint32 timescale;
+  gboolean timed;
+  gint64 next_dts, last_dts, last_duration, first_dts;
+  gint64 offset90;        /* added to the source's timestamps after a discontinuity */
+  gboolean has_first_ts;
+  gint64 first_ts;        /* 90 kHz, unwrapped: the stream's earliest first timestamp */
+  gint64 last_pending;    /* index in TsState.pending of the newest sample, or -1 */
+
+  /* Per appended sample (read under the recording's lock). */
+  GByteArray *locators;
+  gboolean damage_noted;
+} TsStream;
+
+typedef struct {
+  guint stream;
+  SampleInfo info;
+  guint64 packet;
+  guint8 in_packet;
+} TsPending;
+
+typedef struct {
+  guint64 payload_offset;
+  guint32 first_sample;
+  guint16 count;
+  guint8 stream;
+} TsRun;
+
+typedef struct {
+  guint8 buf[4096];
+  guint len;
+  gboolean active;
+} TsSection;
+
+typedef struct {
+  TsFormat format;
+  gboolean format_known;
+  guint64 pos;                  /* where the next packet is expected */
+  guint16 pmt_pid;
+  gboolean have_pat, have_pmt;
+  guint8 pmt_version;
+  TsSection pat, pmt;
+  GPtrArray *streams;           /* TsStream* */
+  guint8 pid_stream[8192];      /* stream index + 1, 0 if none */
+  GArray *pending;              /* TsPending */
+  GArray *runs;                 /* TsRun, in payload order (read under the lock) */
+  gboolean have_ref;
+  gint64 ts_ref;                /* unwrapping reference, 90 kHz */
+  gboolean origin_known;
+  gint64 origin;                /* 90 kHz: presentation time 0 of the MP4 */
+  gboolean resync_noted, tei_noted;
+} TsState;
+
+/* ---- ts_es.c ------------------------------------------------------------- */
+
+TsStream *ts_stream_new (void);
+void ts_stream_free (TsStream *s);
+/* A packet's payload for s: handles PES starts and the ES bytes. */
+void ts_stream_payload (TsState *st, Recording *rec, TsStream *s, const TsHeader *h, guint64 packet,
+                        const guint8 *payload);
+/* A missing or damaged packet: the sample being assembled is dropped. */
+void ts_stream_damaged (TsState *st, Recording *rec, TsStream *s, const char *why);
+/* Appends the queued samples if the origin is known (or force). */
+void ts_flush (TsState *st, Recording *rec, gboolean force);
+gint64 ts_unwrap (TsState *st, guint64 ts33);
+
+G_END_DECLS
