@@ -274,7 +274,9 @@ parse_trak (Mp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesca
   return TRUE;
 }
 
-/* Keeps the moov's udta and meta boxes (whole) for the writer. */
+/* Keeps the moov's udta and meta boxes (whole) for the writer.  A size of 0
+ * ("to the end of the moov") is written out: in the synthesised moov the box
+ * is followed by others. */
 static void
 keep_user_data (Recording *rec, GByteArray *user_data, const guint8 *box, guint64 size)
 {
@@ -282,7 +284,15 @@ keep_user_data (Recording *rec, GByteArray *user_data, const guint8 *box, guint6
     recording_note (rec, "user data beyond %u MiB is left out", MP4_MAX_USER_DATA >> 20);
     return;
   }
+  guint at = user_data->len;
   g_byte_array_append (user_data, box, (guint) size);
+  if (box[0] == 0 && box[1] == 0 && box[2] == 0 && box[3] == 0) {
+    guint8 *p = user_data->data + at;
+    p[0] = (guint8) (size >> 24);   /* below RECORDING_MAX_HEADER_BOX */
+    p[1] = (guint8) (size >> 16);
+    p[2] = (guint8) (size >> 8);
+    p[3] = (guint8) size;
+  }
 }
 
 static gboolean
@@ -351,23 +361,30 @@ parse_moov (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end)
   return TRUE;
 }
 
-/* Appends the queued samples whose bytes are on disk. */
+/* Appends the queued samples whose bytes are on disk.  They are in source
+ * order and do not overlap, so their ends increase: those on disk are a
+ * prefix of the queue, found by bisection. */
 static void
 flush_pending (Mp4State *st, Recording *rec, const Source *src)
 {
-  if (st->pending_done == st->pending->len)
+  const Mp4Sample *s = (const Mp4Sample *) st->pending->data;
+  guint lo = st->pending_done, hi = st->pending->len;
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    if (s[mid].source_offset <= src->size && s[mid].info.size <= src->size - s[mid].source_offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == st->pending_done)
     return;
   recording_begin_append (rec);
-  while (st->pending_done < st->pending->len && !rec->failed) {
-    const Mp4Sample *s = &g_array_index (st->pending, Mp4Sample, st->pending_done);
-    if (s->source_offset > src->size || s->info.size > src->size - s->source_offset)
-      break;
-    if (!recording_append_sample (rec, s->track, s->source_offset, &s->info))
-      break;
-    st->pending_done++;
-  }
+  guint i = st->pending_done;
+  while (i < lo && recording_append_sample (rec, s[i].track, s[i].source_offset, &s[i].info))
+    i++;
   recording_end_append (rec);
-  if (st->pending_done == st->pending->len) {
+  st->pending_done = i;
+  if (i == st->pending->len) {
     g_array_set_size (st->pending, 0);
     st->pending_done = 0;
   }

@@ -21,6 +21,7 @@ CONTAINERS = {b'moov', b'trak', b'mdia', b'minf', b'stbl', b'edts', b'dinf'}
 
 
 def top_boxes(data):
+    """The boxes in data: (offset, size, header size, type) each."""
     out, off = [], 0
     while off + 8 <= len(data):
         size, typ = struct.unpack('>I4s', data[off:off + 8])
@@ -37,18 +38,10 @@ def top_boxes(data):
 
 def parse(body):
     """A box body as a list of [type, payload-or-children]."""
-    out, off = [], 0
-    while off + 8 <= len(body):
-        size, typ = struct.unpack('>I4s', body[off:off + 8])
-        hdr = 8
-        if size == 1:
-            size = struct.unpack('>Q', body[off + 8:off + 16])[0]
-            hdr = 16
-        elif size == 0:
-            size = len(body) - off
+    out = []
+    for off, size, hdr, typ in top_boxes(body):
         payload = body[off + hdr:off + size]
         out.append([typ, parse(payload) if typ in CONTAINERS else payload])
-        off += size
     return out
 
 

@@ -654,6 +654,55 @@ test_user_data_carried (void)
   byte_writer_clear (&w);
 }
 
+/* file (LAYOUT_ONE_MDAT: the moov last) with its moov written again from t. */
+static GBytes *
+rewrite_moov (GBytes *file, MbTrack t[2])
+{
+  gsize len, moov_at = 0;
+  const guint8 *d = g_bytes_get_data (file, &len);
+  for (gsize p = 0; p + 8 <= len; p++)
+    if (memcmp (d + p + 4, "moov", 4) == 0)
+      moov_at = p;
+  ByteWriter w;
+  byte_writer_init (&w);
+  byte_writer_bytes (&w, d, moov_at);
+  mb_moov (&w, t, 2, NULL, 0);
+  return byte_writer_free_to_bytes (&w);
+}
+
+/* file with its moov written again from t fails the recording with why. */
+static void
+check_refused (GBytes *file, MbTrack t[2], const char *why)
+{
+  g_autoptr (GBytes) changed = rewrite_moov (file, t);
+  g_autoptr (Recording) rec = index_bytes (g_bytes_get_data (changed, NULL), g_bytes_get_size (changed));
+  g_assert_true (rec->failed);
+  g_assert_nonnull (strstr (rec->error, why));
+}
+
+/* A udta of size 0 runs to the end of the source moov; in the synthesised
+ * one other boxes may follow, so its size is written out. */
+static void
+test_user_data_size_0 (void)
+{
+  MbTrack t[2];
+  mb_tracks (t);
+  ByteWriter w;
+  byte_writer_init (&w);
+  mb_ftyp (&w);
+  mb_mdat (&w, t, 2, 0, mb_total (t, 2), 8);
+  const guint8 udta[] = { 0, 0, 0, 0, 'u', 'd', 't', 'a', 0, 0, 0, 8, 'x', 'y', 'z', 'w' };
+  mb_moov (&w, t, 2, udta, sizeof udta);
+  g_autoptr (Recording) rec = index_bytes (w.buf->data, byte_writer_len (&w));
+  g_assert_false (rec->failed);
+  gsize len;
+  const guint8 *u = g_bytes_get_data (rec->user_data, &len);
+  g_assert_cmpuint (len, ==, sizeof udta);
+  g_assert_cmpmem (u, 4, "\0\0\0\x10", 4);
+  g_assert_cmpmem (u + 4, len - 4, udta + 4, sizeof udta - 4);
+  byte_writer_clear (&w);
+}
+
 static void
 test_samples_out_of_decode_order_fail (void)
 {
@@ -662,25 +711,9 @@ test_samples_out_of_decode_order_fail (void)
   g_autoptr (GBytes) file = build (LAYOUT_ONE_MDAT, t, FALSE);
   /* Swap the chunk offsets of video samples 2 and 3. */
   guint64 a = t[0].samples[1].offset, b = t[0].samples[2].offset;
-  ByteWriter w;
-  byte_writer_init (&w);
   t[0].samples[1].offset = b;
   t[0].samples[2].offset = a;
-  gsize len;
-  const guint8 *d = g_bytes_get_data (file, &len);
-  byte_writer_bytes (&w, d, len);
-  /* Rewrite the moov in place (same size). */
-  gsize moov_at = 0;
-  for (gsize p = 0; p + 8 <= len; p++)
-    if (memcmp (d + p + 4, "moov", 4) == 0)
-      moov_at = p;
-  g_byte_array_set_size (w.buf, moov_at);
-  mb_moov (&w, t, 2, NULL, 0);
-  g_assert_cmpuint (byte_writer_len (&w), ==, len);
-  g_autoptr (Recording) rec = index_bytes (w.buf->data, len);
-  g_assert_true (rec->failed);
-  g_assert_nonnull (strstr (rec->error, "not stored in decode order"));
-  byte_writer_clear (&w);
+  check_refused (file, t, "not stored in decode order");
 }
 
 static void
@@ -689,22 +722,8 @@ test_overlapping_samples_fail (void)
   MbTrack t[2];
   mb_tracks (t);
   g_autoptr (GBytes) file = build (LAYOUT_ONE_MDAT, t, FALSE);
-  gsize len;
-  const guint8 *d = g_bytes_get_data (file, &len);
-  ByteWriter w;
-  byte_writer_init (&w);
-  byte_writer_bytes (&w, d, len);
-  gsize moov_at = 0;
-  for (gsize p = 0; p + 8 <= len; p++)
-    if (memcmp (d + p + 4, "moov", 4) == 0)
-      moov_at = p;
-  g_byte_array_set_size (w.buf, moov_at);
   t[1].samples[0].offset = t[0].samples[0].offset + 1;   /* inside video sample 1 */
-  mb_moov (&w, t, 2, NULL, 0);
-  g_autoptr (Recording) rec = index_bytes (w.buf->data, byte_writer_len (&w));
-  g_assert_true (rec->failed);
-  g_assert_nonnull (strstr (rec->error, "overlap"));
-  byte_writer_clear (&w);
+  check_refused (file, t, "overlap");
 }
 
 /* ---- truncation and hostile sizes --------------------------------------------- */
@@ -906,6 +925,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mp4/moov/edit-list-and-signed-ctts", test_edit_list_and_signed_ctts);
   g_test_add_func ("/mp4/moov/edit-end-trims-last-sample", test_edit_end_trims_last_sample);
   g_test_add_func ("/mp4/moov/user-data-carried", test_user_data_carried);
+  g_test_add_func ("/mp4/moov/user-data-size-0", test_user_data_size_0);
   g_test_add_func ("/mp4/moov/samples-out-of-decode-order-fail", test_samples_out_of_decode_order_fail);
   g_test_add_func ("/mp4/moov/overlapping-samples-fail", test_overlapping_samples_fail);
   g_test_add_func ("/mp4/hostile/truncation-at-every-byte", test_truncation_at_every_byte);
