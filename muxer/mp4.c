@@ -24,7 +24,8 @@ typedef struct {
 } Mp4Sample;
 
 typedef struct {
-  guint64 pos;                   /* next top-level box, until the moov is indexed */
+  guint64 pos;                   /* next top-level box; then where the moov is */
+  BoxHeader moov;                /* the moov's header, once found */
   guint boxes;                   /* top-level boxes walked */
   gboolean indexed;              /* the moov's tracks and samples are in */
   guint64 indexed_size;          /* the source size when every sample was appended */
@@ -120,9 +121,10 @@ walk_to_moov (const Source *src, guint64 *pos, guint *boxes, BoxHeader *moov, co
       return WALK_NOT_MP4;
     }
     if (h.size == 0) {
-      /* A box to the end of the file: an mdat whose size a recorder has
-       * not written yet (or a crash left so); no moov can follow it. */
-      if (h.type != FOURCC ('m', 'd', 'a', 't')) {
+      /* A box to the end of the file: an mdat or moov whose size a
+       * recorder has not written yet (FFmpeg patches both at the end), or
+       * that a crash left so.  No moov can follow an mdat of size 0. */
+      if (h.type != FOURCC ('m', 'd', 'a', 't') && h.type != FOURCC ('m', 'o', 'o', 'v')) {
         *why = "a box before the moov has no size";
         return WALK_NOT_MP4;
       }
@@ -395,10 +397,21 @@ mp4_feed (gpointer data, Recording *rec, const Source *src)
 {
   Mp4State *st = data;
   if (st->indexed) {
-    if (st->pending->len == 0 && src->size > st->indexed_size && !st->noted_growth) {
+    if (st->pending->len == 0 && src->size > st->indexed_size) {
       /* Finished files do not change; hybrid and finalised recordings are
-       * not followed (yet). */
-      recording_note (rec, "the file grew after its moov was indexed; the bytes added are not shown");
+       * not followed (yet).  A fast-start pass (FFmpeg's +faststart) moves
+       * the payload over the old moov as the file grows: the samples shown
+       * are then stale, which is an error, not a note. */
+      BoxHeader now;
+      const char *why;
+      if (read_header (src, st->pos, &now, &why) != WALK_MOOV || now.type != st->moov.type ||
+          now.size != st->moov.size) {
+        recording_fail (rec, "the moov at %" G_GUINT64_FORMAT " is gone: the file was rewritten in place "
+                        "(a fast-start pass?) after it was indexed", st->pos);
+        return FALSE;
+      }
+      if (!st->noted_growth)
+        recording_note (rec, "the file grew after its moov was indexed; the bytes added are not shown");
       st->noted_growth = TRUE;
     }
   } else {
@@ -422,6 +435,7 @@ mp4_feed (gpointer data, Recording *rec, const Source *src)
     ByteReader moov;
     byte_reader_init (&moov, body, body_len);
     st->indexed = TRUE;
+    st->moov = h;
     if (!parse_moov (st, rec, moov, st->pos + h.size))
       return FALSE;
   }

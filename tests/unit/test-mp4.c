@@ -559,6 +559,53 @@ test_growth_after_moov_is_noted (void)
   g_assert_nonnull (strstr (problems, "grew after its moov"));
 }
 
+/* A file rewritten in place after its moov was indexed (FFmpeg's +faststart
+ * pass moves the payload over the old moov as it grows) fails the recording. */
+static void
+test_rewrite_in_place_fails (void)
+{
+  MbTrack t[2];
+  mb_tracks (t);
+  g_autoptr (GBytes) file = build (LAYOUT_ONE_MDAT, t, FALSE);
+  gsize len;
+  const guint8 *d = g_bytes_get_data (file, &len);
+  g_autofree guint8 *copy = g_malloc0 (len + 100);
+  memcpy (copy, d, len);
+  g_autoptr (Recording) rec = index_bytes (copy, len);
+  g_assert_false (rec->failed);
+  guint8 *moov = memmem (copy, len, "moov", 4);
+  g_assert_nonnull (moov);
+  memcpy (moov, "mdat", 4);
+  Source src = source_from_memory (copy, len + 100);
+  recording_update (rec, &src);
+  g_assert_true (rec->failed);
+  g_assert_nonnull (strstr (rec->error, "rewritten in place"));
+}
+
+/* A moov whose size is not written yet (FFmpeg patches it last) waits. */
+static void
+test_moov_size_0_waits (void)
+{
+  MbTrack t[2];
+  mb_tracks (t);
+  g_autoptr (GBytes) file = build (LAYOUT_ONE_MDAT, t, FALSE);
+  gsize len;
+  const guint8 *d = g_bytes_get_data (file, &len);
+  g_autofree guint8 *copy = g_memdup2 (d, len);
+  guint8 *moov = memmem (copy, len, "moov", 4);
+  guint8 size[4];
+  memcpy (size, moov - 4, 4);
+  memset (moov - 4, 0, 4);
+  g_assert_cmpint (probe (copy, len), ==, PROBE_NEED_MORE);
+  g_autoptr (Recording) rec = recording_new (&mp4_indexer, "patched");
+  Source src = source_from_memory (copy, len);
+  recording_update (rec, &src);
+  g_assert_false (rec->failed);
+  g_assert_cmpuint (rec->total_samples, ==, 0);
+  memcpy (moov - 4, size, 4);
+  g_assert_cmpint (probe (copy, len), ==, PROBE_YES);
+}
+
 /* ---- the moov ------------------------------------------------------------------ */
 
 static void
@@ -921,6 +968,8 @@ main (int argc, char **argv)
   g_test_add_func ("/mp4/walk/mdat-size-0-before-moov", test_mdat_size_0_before_moov);
   g_test_add_func ("/mp4/walk/moov-first-growing", test_moov_first_growing);
   g_test_add_func ("/mp4/walk/growth-after-moov-is-noted", test_growth_after_moov_is_noted);
+  g_test_add_func ("/mp4/walk/rewrite-in-place-fails", test_rewrite_in_place_fails);
+  g_test_add_func ("/mp4/walk/moov-size-0-waits", test_moov_size_0_waits);
   g_test_add_func ("/mp4/moov/cmov-is-an-error", test_cmov_is_an_error);
   g_test_add_func ("/mp4/moov/edit-list-and-signed-ctts", test_edit_list_and_signed_ctts);
   g_test_add_func ("/mp4/moov/edit-end-trims-last-sample", test_edit_end_trims_last_sample);
