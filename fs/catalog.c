@@ -14,6 +14,10 @@
  * change: files still too short to classify, and network filesystems whose
  * directory times lag, are looked at again after this. */
 #define DIR_MAP_MAX_AGE_US (1 * G_USEC_PER_SEC)
+/* A listing (and the probes it remembers) not rebuilt for this long is
+ * dropped by the sweep: state follows the directories in use, not every
+ * directory ever seen. */
+#define DIR_MAP_KEEP_US (10 * G_USEC_PER_SEC)
 
 typedef struct {
   ino_t ino;
@@ -27,7 +31,9 @@ typedef struct {
   struct timespec mtime, ctime;
   gint64 built_at;
   gboolean undecided;            /* some file could still become a recording */
+  gboolean stale;                /* the directory changed: rebuild on the next look */
   GPtrArray *items;              /* DirItem, sorted by virtual name */
+  GHashTable *probes;            /* source name -> ProbeMemo, of the files listed */
 } DirMap;
 
 void
@@ -53,6 +59,7 @@ static void
 dir_map_free (DirMap *map)
 {
   g_ptr_array_unref (map->items);
+  g_hash_table_unref (map->probes);
   g_free (map);
 }
 
@@ -60,7 +67,6 @@ void
 catalog_init (void)
 {
   fs.entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) entry_unref);
-  fs.probes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   fs.dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) dir_map_free);
 }
 
@@ -69,7 +75,6 @@ catalog_shutdown (void)
 {
   g_mutex_lock (&fs.lock);
   g_clear_pointer (&fs.entries, g_hash_table_unref);
-  g_clear_pointer (&fs.probes, g_hash_table_unref);
   g_clear_pointer (&fs.dirs, g_hash_table_unref);
   g_mutex_unlock (&fs.lock);
 }
@@ -84,11 +89,18 @@ same_time (const struct timespec *a, const struct timespec *b)
  * mtime.  A recording stays one while it grows (it is probed again only if
  * it shrank: rewritten in place); anything else is probed again whenever it
  * changes, since a file rewritten in place (ffmpeg -y keeps the inode) may
- * have become a recording.  Called with fs.lock held. */
+ * have become a recording.  The memo moves from the directory's previous
+ * listing (old, or NULL) to the new one (map), so files gone from the
+ * directory are forgotten with it.  Called with fs.lock held. */
 static const IndexerClass *
-classify (const char *path, const struct stat *st, gboolean *undecided)
+classify (DirMap *map, DirMap *old, const char *name, const char *path, const struct stat *st,
+          gboolean *undecided)
 {
-  ProbeMemo *memo = g_hash_table_lookup (fs.probes, path);
+  ProbeMemo *memo = old ? g_hash_table_lookup (old->probes, name) : NULL;
+  if (memo) {
+    g_hash_table_steal (old->probes, name);
+    g_hash_table_replace (map->probes, g_strdup (name), memo);
+  }
   if (memo && memo->ino == st->st_ino && memo->indexer && !memo->undecided && st->st_size >= memo->size) {
     memo->size = st->st_size;
     *undecided = FALSE;
@@ -108,7 +120,7 @@ classify (const char *path, const struct stat *st, gboolean *undecided)
   }
   memo = g_new0 (ProbeMemo, 1);
   *memo = (ProbeMemo) { st->st_ino, st->st_size, st->st_mtim, indexer, need_more };
-  g_hash_table_replace (fs.probes, g_strdup (path), memo);
+  g_hash_table_replace (map->probes, g_strdup (name), memo);
   *undecided = need_more;
   return indexer;
 }
@@ -149,7 +161,7 @@ renamed (const char *source_name, GHashTable *taken)
 }
 
 static DirMap *
-dir_map_build (const char *dir, int *err)
+dir_map_build (const char *dir, DirMap *old, int *err)
 {
   int dfd = strcmp (dir, ".") == 0 ? openat (fs.root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
                                    : openat (fs.root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -171,6 +183,7 @@ dir_map_build (const char *dir, int *err)
   }
   map->built_at = g_get_monotonic_time ();
   map->items = g_ptr_array_new_with_free_func ((GDestroyNotify) dir_item_free);
+  map->probes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   struct dirent *de;
@@ -199,7 +212,7 @@ dir_map_build (const char *dir, int *err)
       item->type = DT_LNK;
     } else if (S_ISREG (st.st_mode)) {
       gboolean undecided;
-      const IndexerClass *indexer = classify (path, &st, &undecided);
+      const IndexerClass *indexer = classify (map, old, name, path, &st, &undecided);
       map->undecided |= undecided;
       item->type = DT_REG;
       if (indexer) {
@@ -243,12 +256,12 @@ dir_map_get (const char *dir, int *err)
   if (map) {
     struct stat dst;
     gboolean fresh = fstatat (fs.root_fd, dir, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
-                     same_time (&dst.st_mtim, &map->mtime) && same_time (&dst.st_ctim, &map->ctime) &&
+                     !map->stale && same_time (&dst.st_mtim, &map->mtime) && same_time (&dst.st_ctim, &map->ctime) &&
                      g_get_monotonic_time () - map->built_at < DIR_MAP_MAX_AGE_US;
     if (fresh)
       return map;
   }
-  map = dir_map_build (dir, err);
+  map = dir_map_build (dir, map, err);
   if (map)
     g_hash_table_replace (fs.dirs, g_strdup (dir), map);
   else
@@ -309,6 +322,7 @@ entry_unref (Entry *entry)
   source_fd_unref (entry->fd);
   g_mutex_clear (&entry->lock);
   g_free (entry->path);
+  g_free (entry->key);
   g_free (entry);
 }
 
@@ -325,9 +339,11 @@ entry_new (const char *path, const struct stat *st, int *err)
   }
   Source src = { .fd = fd, .size = (guint64) fst.st_size };
   gboolean need_more;
+  guint errors = source_io_errors ();
   const IndexerClass *indexer = recording_detect (&src, &need_more);
   if (!indexer || fst.st_ino != st->st_ino) {
-    *err = EAGAIN;   /* changed under us; the caller looks again */
+    /* Changed under us (the caller looks again), or unreadable for now. */
+    *err = source_io_errors () != errors ? EIO : EAGAIN;
     close (fd);
     return NULL;
   }
@@ -349,13 +365,27 @@ entry_refresh (Entry *entry, const struct stat *st)
   /* ctime too: a chmod or chown must reach the snapshot node's attributes
    * (node_lookup_snapshot makes a new node when they differ). */
   if (entry->layout && st->st_size == entry->seen.st_size && same_time (&st->st_mtim, &entry->seen.st_mtim) &&
-      same_time (&st->st_ctim, &entry->seen.st_ctim))
+      same_time (&st->st_ctim, &entry->seen.st_ctim) && !recording_io_failed (entry->rec))
     return;
+  if (recording_io_failed (entry->rec)) {
+    /* A read failed last time: index again from the start (recording.h);
+     * the current snapshot stays until the new index reaches it. */
+    Recording *fresh = recording_new (entry->rec->indexer, entry->path);
+    recording_unref (entry->rec);
+    entry->rec = fresh;
+  }
   Source src = { .fd = entry->fd->fd, .size = (guint64) st->st_size };
   recording_update (entry->rec, &src);
+  if (recording_io_failed (entry->rec))
+    return;   /* seen stays: the next access tries again */
   entry->seen = *st;
   g_autoptr (Snapshot) snap = recording_snapshot (entry->rec);
-  if (entry->layout && snapshot_equal (snap, entry->layout->snap))
+  if (entry->layout && entry->layout->rec == entry->rec && snapshot_equal (snap, entry->layout->snap))
+    return;
+  /* A new index catches up with the old one's snapshot before replacing it. */
+  if (entry->layout && entry->layout->rec != entry->rec &&
+      (snapshot_samples (snap) < snapshot_samples (entry->layout->snap) ||
+       snap->payload_len < entry->layout->snap->payload_len))
     return;
   g_clear_pointer (&entry->layout, layout_unref);
   entry->layout = layout_new (entry->rec, g_steal_pointer (&snap));
@@ -376,8 +406,10 @@ catalog_entry (const char *path, const struct stat *st, int *err)
   }
   if (!entry) {
     entry = entry_new (path, st, err);
-    if (entry)
+    if (entry) {
+      entry->key = g_strdup (key);
       g_hash_table_insert (fs.entries, g_steal_pointer (&key), entry);
+    }
   }
   if (entry)
     g_atomic_int_inc (&entry->ref);
@@ -403,15 +435,53 @@ catalog_find_entry (const struct stat *st)
   return entry;
 }
 
+/* Whether an entry's source has left the tree: deleted, or no longer at the
+ * path it was indexed under (moved away, or renamed: then it is indexed
+ * again under its new name when looked up). */
 static gboolean
-entry_is_gone (gpointer key, gpointer value, gpointer data)
+entry_source_gone (Entry *entry)
+{
+  struct stat st, at;
+  if (fstat (entry->fd->fd, &st) == 0 && st.st_nlink == 0)
+    return TRUE;
+  return fstatat (fs.root_fd, entry->path, &at, AT_SYMLINK_NOFOLLOW) < 0 || at.st_ino != st.st_ino ||
+         at.st_dev != st.st_dev;
+}
+
+static void
+collect_unused (gpointer key, gpointer value, gpointer data)
 {
   (void) key;
-  (void) data;
   Entry *entry = value;
-  struct stat st;
-  /* Only the table holds it and its source is deleted: nobody can reach it. */
-  return g_atomic_int_get (&entry->ref) == 1 && fstat (entry->fd->fd, &st) == 0 && st.st_nlink == 0;
+  if (g_atomic_int_get (&entry->ref) == 1) {
+    g_atomic_int_inc (&entry->ref);
+    g_ptr_array_add (data, entry);
+  }
+}
+
+/* Drops the entries nothing uses whose sources left the tree; the sources
+ * are looked at outside fs.lock. */
+static guint
+drop_gone_entries (void)
+{
+  g_autoptr (GPtrArray) unused = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_unref);
+  g_mutex_lock (&fs.lock);
+  g_hash_table_foreach (fs.entries, collect_unused, unused);
+  g_mutex_unlock (&fs.lock);
+  guint n = 0;
+  for (guint i = 0; i < unused->len; i++) {
+    Entry *entry = g_ptr_array_index (unused, i);
+    if (!entry_source_gone (entry))
+      continue;
+    g_mutex_lock (&fs.lock);
+    /* Still only the table and this sweep: nobody looked it up meanwhile. */
+    if (g_atomic_int_get (&entry->ref) == 2 && g_hash_table_lookup (fs.entries, entry->key) == entry) {
+      g_hash_table_remove (fs.entries, entry->key);
+      n++;
+    }
+    g_mutex_unlock (&fs.lock);
+  }
+  return n;   /* the last references go with unused, outside fs.lock */
 }
 
 const char *
@@ -444,12 +514,21 @@ log_state_change (Entry *entry)
   g_mutex_unlock (&entry->lock);
 }
 
+static gboolean
+dir_map_is_idle (gpointer key, gpointer value, gpointer data)
+{
+  (void) key;
+  return *(gint64 *) data - ((DirMap *) value)->built_at > DIR_MAP_KEEP_US;
+}
+
 guint
 catalog_sweep (void)
 {
   g_autoptr (GPtrArray) entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_unref);
+  gint64 now = g_get_monotonic_time ();
+  guint n = drop_gone_entries ();
   g_mutex_lock (&fs.lock);
-  guint n = g_hash_table_foreach_remove (fs.entries, entry_is_gone, NULL);
+  g_hash_table_foreach_remove (fs.dirs, dir_map_is_idle, &now);
   g_hash_table_foreach (fs.entries, collect_entry, entries);
   g_mutex_unlock (&fs.lock);
   /* Outside fs.lock: lookups take an entry's lock before fs.lock. */
@@ -461,8 +540,18 @@ catalog_sweep (void)
 void
 catalog_forget_dir (const char *dir)
 {
+  /* Kept for its probes, which the rebuilt listing takes over. */
   g_mutex_lock (&fs.lock);
-  g_hash_table_remove (fs.dirs, dir);
+  DirMap *map = dir ? g_hash_table_lookup (fs.dirs, dir) : NULL;
+  if (map) {
+    map->stale = TRUE;
+  } else if (!dir) {
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init (&it, fs.dirs);
+    while (g_hash_table_iter_next (&it, NULL, &value))
+      ((DirMap *) value)->stale = TRUE;
+  }
   g_mutex_unlock (&fs.lock);
 }
 
@@ -502,4 +591,18 @@ entry_is_live (const Entry *entry)
   }
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
   return now - (gint64) entry->seen.st_mtim.tv_sec < (gint64) fs.opts.settle;
+}
+
+void
+catalog_count (guint *entries, guint *listings, guint *probes)
+{
+  /* Called with fs.lock held. */
+  GHashTableIter it;
+  gpointer value;
+  *entries = g_hash_table_size (fs.entries);
+  *listings = g_hash_table_size (fs.dirs);
+  *probes = 0;
+  g_hash_table_iter_init (&it, fs.dirs);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    *probes += g_hash_table_size (((DirMap *) value)->probes);
 }

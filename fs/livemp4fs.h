@@ -52,6 +52,7 @@ typedef struct {
   NodeKind kind;
   char *path;               /* source path relative to the root, "." for the root */
   char *key;                /* table key of mirrored nodes; NULL for snapshots */
+  int wd;                   /* NODE_DIR: its inotify watch, or -1 (watch.c) */
   /* NODE_SNAPSHOT: fixed for the node's life. */
   struct stat attr;
   Layout *layout;
@@ -64,6 +65,7 @@ struct Entry {
   gint ref;
   GMutex lock;
   char *path;
+  char *key;                 /* in fs.entries: "dev:ino" of the source */
   SourceFd *fd;
   Recording *rec;
   struct stat seen;          /* the source as last indexed */
@@ -72,20 +74,30 @@ struct Entry {
   const char *logged_state;  /* the state last logged: "live", "settled" or "error" */
 };
 
+/* Locks, in the order they are taken (never the other way round):
+ *   Entry.lock     one recording's index and current snapshot (catalog.c);
+ *   fs.lock        the tables below; no source I/O under it beyond the
+ *                  directory listings and probes of catalog.c and the
+ *                  inotify calls of watch.c (metadata, never media);
+ *   Recording's locks (muxer/recording.h), then the leaves: the handle sets
+ *   of ops_file.c and ops_tree.c.
+ * Each table is owned by one module, which alone touches it: nodes and keys
+ * by nodes.c, entries and dirs by catalog.c, watches and dir_inos by watch.c.
+ * Without a lock: opts, root_fd and se (set before the session starts, freed
+ * after it ends), inotify_fd (likewise), watch_incomplete (atomic). */
 typedef struct {
   Options opts;
   int root_fd;
   struct fuse_session *se;
-  GMutex lock;              /* nodes, entries, directory maps */
-  GHashTable *nodes;        /* ino -> Node */
-  GHashTable *keys;         /* key -> Node */
-  GHashTable *entries;      /* "dev:ino" of the source -> Entry */
-  GHashTable *dir_inos;     /* source dir path -> inode of its node */
+  GMutex lock;
+  GHashTable *nodes;        /* ino -> Node: nodes.c */
+  GHashTable *keys;         /* key -> Node: nodes.c */
+  GHashTable *entries;      /* "dev:ino" of the source -> Entry: catalog.c */
+  GHashTable *dirs;         /* dir path -> DirMap (listing, probes): catalog.c */
+  GHashTable *dir_inos;     /* dir path -> inode of its newest node: watch.c */
+  GHashTable *watches;      /* inotify wd -> Watch: watch.c */
   int inotify_fd;
-  gboolean watch_incomplete;  /* some directory could not be watched */
-  GHashTable *watches;      /* inotify wd -> dir path */
-  GHashTable *probes;       /* path -> ProbeMemo */
-  GHashTable *dirs;         /* path -> DirMap */
+  gint watch_incomplete;    /* some directory could not be watched */
   fuse_ino_t next_ino;
 } Fs;
 
@@ -98,6 +110,9 @@ Node *node_get (fuse_ino_t ino);
 Node *node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st);
 Node *node_lookup_snapshot (Entry *entry);
 void node_forget (fuse_ino_t ino, guint64 n);
+/* With fs.lock held: how many nodes there are; the root's node. */
+guint nodes_count (void);
+Node *nodes_root (void);
 /* At exit: frees every node (and their references to entries). */
 void nodes_shutdown (void);
 char *path_join (const char *dir, const char *name);
@@ -134,8 +149,11 @@ Entry *catalog_find_entry (const struct stat *st);
  * recordings whose state changed. */
 guint catalog_sweep (void);
 const char *entry_state (Entry *entry);
-/* Forgets the listing of dir so the next look rebuilds it. */
+/* Marks the listing of dir (every listing if NULL) out of date, so the next
+ * look rebuilds it. */
 void catalog_forget_dir (const char *dir);
+/* Sizes of the catalog's tables, for the state log; with fs.lock held. */
+void catalog_count (guint *entries, guint *listings, guint *probes);
 void entry_unref (Entry *entry);
 gboolean entry_is_live (const Entry *entry);
 
@@ -144,7 +162,12 @@ gboolean entry_is_live (const Entry *entry);
 void watch_start (void);
 /* Stops and joins the watcher and frees its tables; safe to call twice. */
 void watch_stop (void);
-void watch_dir (const char *path, fuse_ino_t ino);
+/* Watches a directory node's source (fs.lock held); released when the node is
+ * forgotten (watch_forget_dir, fs.lock held). */
+void watch_dir (Node *node);
+void watch_forget_dir (Node *node);
+/* Whether every directory looked up has a watch (settled names may be cached). */
+gboolean watch_is_complete (void);
 
 /* ops_*.c */
 extern const struct fuse_lowlevel_ops livemp4fs_ops;

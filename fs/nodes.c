@@ -55,6 +55,7 @@ nodes_init (void)
   root->ino = FUSE_ROOT_ID;
   root->kind = NODE_DIR;
   root->path = g_strdup (".");
+  root->wd = -1;
   root->nlookup = 1;   /* never forgotten */
   g_hash_table_insert (fs.nodes, &root->ino, root);
 }
@@ -75,6 +76,7 @@ node_insert (NodeKind kind, const char *path)
   node->ino = fs.next_ino++;
   node->kind = kind;
   node->path = g_strdup (path);
+  node->wd = -1;
   g_hash_table_insert (fs.nodes, &node->ino, node);
   return node;
 }
@@ -91,7 +93,7 @@ node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st)
     node->key = g_steal_pointer (&key);
     g_hash_table_insert (fs.keys, node->key, node);
     if (kind == NODE_DIR)
-      watch_dir (path, node->ino);
+      watch_dir (node);
   }
   node->nlookup++;
   g_mutex_unlock (&fs.lock);
@@ -140,6 +142,8 @@ node_forget (fuse_ino_t ino, guint64 n)
         g_hash_table_remove (fs.keys, node->key);
       if (node->entry && node->entry->node == node)
         node->entry->node = NULL;
+      if (node->kind == NODE_DIR)
+        watch_forget_dir (node);
       entry = node->entry;
       node_free (node);
     }
@@ -168,4 +172,18 @@ nodes_shutdown (void)
   g_clear_pointer (&fs.nodes, g_hash_table_unref);
   g_clear_pointer (&fs.keys, g_hash_table_unref);
   g_mutex_unlock (&fs.lock);
+}
+
+guint
+nodes_count (void)
+{
+  /* Called with fs.lock held. */
+  return g_hash_table_size (fs.nodes);
+}
+
+Node *
+nodes_root (void)
+{
+  /* Called with fs.lock held. */
+  return g_hash_table_lookup (fs.nodes, &(gint64) { FUSE_ROOT_ID });
 }

@@ -16,7 +16,7 @@
 #define SNAPSHOT_ATTR_TIMEOUT 3600.0
 /* A settled recording's name may be cached while inotify would tell us of a
  * change (watch.c invalidates it); without inotify, only as long as a mirror. */
-#define SETTLED_TIMEOUT (fs.inotify_fd >= 0 && !fs.watch_incomplete ? 30.0 : MIRROR_TIMEOUT)
+#define SETTLED_TIMEOUT (watch_is_complete () ? 30.0 : MIRROR_TIMEOUT)
 
 static void
 mirror_attr (struct stat *st)
@@ -77,6 +77,10 @@ op_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
     return;
   } else if (item->role == SOURCE_RECORDING) {
     Entry *entry = catalog_entry (path, &st, &err);
+    if (!entry && err == EIO) {
+      fuse_reply_err (req, EIO);   /* a recording that cannot be read now: never shown as plain */
+      return;
+    }
     if (!entry) {
       /* No longer a recording (replaced while we looked): shown as it is
        * when it kept its name, gone otherwise. */

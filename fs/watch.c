@@ -48,25 +48,68 @@ is_network_fs (int fd)
   return FALSE;
 }
 
+/* One inotify watch: a directory inode, which several nodes share when it
+ * was seen under several paths (inotify gives the same wd for one inode). */
+typedef struct {
+  char *path;                /* the newest path it was looked up under */
+  guint refs;                /* nodes holding it */
+} Watch;
+
+static void
+watch_free (Watch *w)
+{
+  g_free (w->path);
+  g_free (w);
+}
+
+gboolean
+watch_is_complete (void)
+{
+  return fs.inotify_fd >= 0 && !g_atomic_int_get (&fs.watch_incomplete);
+}
+
 void
-watch_dir (const char *path, fuse_ino_t ino)
+watch_dir (Node *node)
 {
   /* Called with fs.lock held. */
-  g_hash_table_replace (fs.dir_inos, g_strdup (path), GSIZE_TO_POINTER (ino));
+  g_hash_table_replace (fs.dir_inos, g_strdup (node->path), GSIZE_TO_POINTER (node->ino));
   if (fs.inotify_fd < 0)
     return;
-  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d/%s", fs.root_fd, path);
+  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d/%s", fs.root_fd, node->path);
   int wd = inotify_add_watch (fs.inotify_fd, proc, WATCH_MASK);
   if (wd < 0) {
     /* Without a watch nothing would invalidate this directory's settled
      * names: from now on they are cached only briefly (ops_tree.c). */
-    if (!fs.watch_incomplete)
+    if (!g_atomic_int_get (&fs.watch_incomplete))
       g_warning ("cannot watch %s (%s): settled recordings are looked at again every second",
-                 path, g_strerror (errno));
-    fs.watch_incomplete = TRUE;
+                 node->path, g_strerror (errno));
+    g_atomic_int_set (&fs.watch_incomplete, TRUE);
     return;
   }
-  g_hash_table_replace (fs.watches, GINT_TO_POINTER (wd), g_strdup (path));
+  Watch *w = g_hash_table_lookup (fs.watches, GINT_TO_POINTER (wd));
+  if (!w) {
+    w = g_new0 (Watch, 1);
+    g_hash_table_insert (fs.watches, GINT_TO_POINTER (wd), w);
+  }
+  g_free (w->path);
+  w->path = g_strdup (node->path);
+  w->refs++;
+  node->wd = wd;
+}
+
+void
+watch_forget_dir (Node *node)
+{
+  /* Called with fs.lock held, when the kernel has forgotten node. */
+  if (fs.dir_inos && GPOINTER_TO_SIZE (g_hash_table_lookup (fs.dir_inos, node->path)) == node->ino)
+    g_hash_table_remove (fs.dir_inos, node->path);
+  Watch *w = node->wd >= 0 && fs.watches ? g_hash_table_lookup (fs.watches, GINT_TO_POINTER (node->wd)) : NULL;
+  if (w && --w->refs == 0) {
+    /* EINVAL: the kernel dropped it already (the directory was deleted). */
+    inotify_rm_watch (fs.inotify_fd, node->wd);
+    g_hash_table_remove (fs.watches, GINT_TO_POINTER (node->wd));
+  }
+  node->wd = -1;
 }
 
 static void
@@ -112,9 +155,7 @@ static void
 handle_event (const struct inotify_event *ev)
 {
   if (ev->mask & IN_Q_OVERFLOW) {
-    g_mutex_lock (&fs.lock);
-    g_hash_table_remove_all (fs.dirs);
-    g_mutex_unlock (&fs.lock);
+    catalog_forget_dir (NULL);
     return;
   }
   g_mutex_lock (&fs.lock);
@@ -123,7 +164,8 @@ handle_event (const struct inotify_event *ev)
     g_mutex_unlock (&fs.lock);
     return;
   }
-  g_autofree char *dir = g_strdup (g_hash_table_lookup (fs.watches, GINT_TO_POINTER (ev->wd)));
+  Watch *w = g_hash_table_lookup (fs.watches, GINT_TO_POINTER (ev->wd));
+  g_autofree char *dir = w ? g_strdup (w->path) : NULL;
   fuse_ino_t parent = dir ? GPOINTER_TO_SIZE (g_hash_table_lookup (fs.dir_inos, dir)) : 0;
   g_mutex_unlock (&fs.lock);
   if (!dir || !parent || ev->len == 0)
@@ -139,6 +181,29 @@ handle_event (const struct inotify_event *ev)
       g_debug ("%s: closed by its writer", path);
   }
   invalidate_names (parent, ev->name);
+}
+
+/* The sizes of the daemon's tables, at debug level when they change: what
+ * tests/integration/29-bounded-state.t and the soak test watch return to
+ * their starting level. */
+static char *last_state;
+
+static void
+log_state (void)
+{
+  guint entries, listings, probes;
+  g_mutex_lock (&fs.lock);
+  catalog_count (&entries, &listings, &probes);
+  g_autofree char *now = g_strdup_printf ("state: %u nodes, %u recordings, %u listings, %u probes, %u watches, "
+                                          "%u directory inodes",
+                                          nodes_count (), entries, listings, probes,
+                                          g_hash_table_size (fs.watches), g_hash_table_size (fs.dir_inos));
+  g_mutex_unlock (&fs.lock);
+  if (g_strcmp0 (now, last_state) != 0) {
+    g_debug ("%s", now);
+    g_free (last_state);
+    last_state = g_steal_pointer (&now);
+  }
 }
 
 /* The thread, and the eventfd that tells it to stop (watch_stop). */
@@ -170,6 +235,7 @@ watch_thread (gpointer data)
       guint dropped = catalog_sweep ();
       if (dropped)
         g_debug ("dropped %u indexes of deleted recordings", dropped);
+      log_state ();
     }
   }
   return NULL;
@@ -178,7 +244,7 @@ watch_thread (gpointer data)
 void
 watch_start (void)
 {
-  fs.watches = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  fs.watches = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) watch_free);
   fs.dir_inos = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   fs.inotify_fd = -1;
   if (fs.opts.no_inotify) {
@@ -194,7 +260,7 @@ watch_start (void)
     }
   }
   g_mutex_lock (&fs.lock);
-  watch_dir (".", FUSE_ROOT_ID);
+  watch_dir (nodes_root ());
   g_mutex_unlock (&fs.lock);
   stop_fd = eventfd (0, EFD_CLOEXEC);
   if (stop_fd < 0)
@@ -228,4 +294,5 @@ watch_stop (void)
   fs.inotify_fd = -1;
   g_clear_pointer (&fs.watches, g_hash_table_unref);
   g_clear_pointer (&fs.dir_inos, g_hash_table_unref);
+  g_clear_pointer (&last_state, g_free);
 }
