@@ -94,7 +94,8 @@ read_ahead_peek (ReadAhead *ra, guint64 off, gsize n, gsize extra)
 }
 
 /* Reads the top-level box header at pos.  Returns FALSE if the header is not
- * all on disk yet; *damaged is set if it can never be valid. */
+ * all on disk yet, or could not be read (recording_update sees the I/O error
+ * and has the source indexed again); *damaged is set if it can never be valid. */
 static gboolean
 read_top_header (ReadAhead *ra, guint64 pos, gsize extra, BoxHeader *hdr, gboolean *damaged)
 {
@@ -203,6 +204,7 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
       guint64 body_len = h.size - h.header_size;
       const guint8 *body = read_ahead_peek (&ra, st->pos + h.header_size, body_len, NEXT_HEADER);
       if (!body) {
+        /* After an I/O error recording_update has it indexed again. */
         recording_fail (rec, "cannot read box at %" G_GUINT64_FORMAT ": %s", st->pos, g_strerror (errno));
         break;
       }

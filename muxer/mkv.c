@@ -70,7 +70,9 @@ ebml_header_ok (ByteReader r)
 
 /* ---- reading elements at file offsets ------------------------------------------ */
 
-/* Reads an element header at pos, within [pos, limit). */
+/* Reads an element header at pos, within [pos, limit).  EBML_NEED_MORE too
+ * when the read fails: recording_update sees the I/O error and has the
+ * source indexed again. */
 EbmlStatus
 mkv_read_header_at (const Source *src, guint64 pos, guint64 limit, EbmlHeader *h)
 {

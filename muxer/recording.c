@@ -20,6 +20,7 @@ const IndexerClass *
 recording_detect (const Source *src, gboolean *need_more)
 {
   *need_more = FALSE;
+  guint errors = source_io_errors ();
   for (gsize i = 0; i < G_N_ELEMENTS (indexers); i++) {
     switch (indexers[i]->probe (src)) {
     case PROBE_YES:
@@ -31,6 +32,9 @@ recording_detect (const Source *src, gboolean *need_more)
       break;
     }
   }
+  /* A probe that could not read its bytes has not decided: look again. */
+  if (source_io_errors () != errors)
+    *need_more = TRUE;
   return NULL;
 }
 
@@ -80,6 +84,7 @@ recording_unref (Recording *rec)
   g_string_free (rec->notes, TRUE);
   g_clear_pointer (&rec->user_data, g_bytes_unref);
   g_free (rec->error);
+  g_free (rec->io_error);
   g_free (rec->name);
   g_rw_lock_clear (&rec->lock);
   g_mutex_clear (&rec->feed_lock);
@@ -98,9 +103,28 @@ recording_update (Recording *rec, const Source *src)
     if (!rec->failed)
       recording_fail (rec, "source shrank from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT " bytes",
                       rec->source_size, src->size);
-  } else if (!rec->failed && src->size > rec->source_size) {
+  } else if (!rec->failed && !rec->io_failed && src->size > rec->source_size) {
+    guint errors = source_io_errors ();
+    rec->io_errors_at_feed = errors;
     rec->indexer->feed (rec->state, rec, src);
-    rec->source_size = src->size;
+    if (source_io_errors () != errors) {
+      /* What the indexer concluded may rest on bytes it could not read (a
+       * header taken as not written yet, a value as damaged): this index
+       * stops here, and the caller indexes the source again in a new
+       * Recording (catalog.c), the same bytes giving the same file. */
+      guint64 offset;
+      int err = source_last_io_error (&offset);
+      g_autofree char *msg = g_strdup_printf ("cannot read the source at %" G_GUINT64_FORMAT ": %s (tried again on the "
+                                              "next access)", offset, g_strerror (err));
+      g_mutex_lock (&rec->problems_lock);
+      g_free (rec->io_error);
+      rec->io_error = g_steal_pointer (&msg);
+      g_mutex_unlock (&rec->problems_lock);
+      g_atomic_int_set (&rec->io_failed, TRUE);
+      g_warning ("%s: %s", rec->name, rec->io_error);
+    } else {
+      rec->source_size = src->size;
+    }
   }
   gboolean changed = rec->generation != before;
   g_mutex_unlock (&rec->feed_lock);
@@ -265,6 +289,14 @@ recording_fail (Recording *rec, const char *format, ...)
   va_start (ap, format);
   char *error = g_strdup_vprintf (format, ap);
   va_end (ap);
+  if (source_io_errors () != rec->io_errors_at_feed) {
+    /* Likely the read error's doing (recording_update): not logged as damage. */
+    g_mutex_lock (&rec->problems_lock);
+    rec->error = error;
+    g_mutex_unlock (&rec->problems_lock);
+    g_atomic_int_set (&rec->failed, TRUE);
+    return;
+  }
   g_mutex_lock (&rec->problems_lock);
   rec->error = error;
   g_mutex_unlock (&rec->problems_lock);
@@ -276,6 +308,12 @@ gboolean
 recording_failed (Recording *rec)
 {
   return g_atomic_int_get (&rec->failed);
+}
+
+gboolean
+recording_io_failed (Recording *rec)
+{
+  return g_atomic_int_get (&rec->io_failed);
 }
 
 void
@@ -300,7 +338,9 @@ recording_describe_problems (Recording *rec)
 {
   GString *s = g_string_new (NULL);
   g_mutex_lock (&rec->problems_lock);
-  if (rec->error)
+  if (rec->io_error)
+    g_string_append_printf (s, "%s\n", rec->io_error);
+  else if (rec->error)
     g_string_append_printf (s, "%s\n", rec->error);
   g_string_append (s, rec->notes->str);
   g_mutex_unlock (&rec->problems_lock);

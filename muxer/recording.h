@@ -105,7 +105,10 @@ struct Recording {
   guint64 source_size;            /* bytes the indexer has been shown */
   guint64 generation;             /* changes whenever a sample is appended or amended */
   gboolean failed;                /* set atomically, under feed_lock */
+  gboolean io_failed;             /* a read failed: index again (recording_io_failed) */
+  guint io_errors_at_feed;        /* source_io_errors() when the feed began: feed_lock */
   char *error;                    /* first problem met, or NULL: problems_lock */
+  char *io_error;                 /* the read error that stopped it, or NULL: problems_lock */
   GString *notes;                 /* dropped tracks and other warnings, one per line: problems_lock */
   /* The source moov's user data (its udta and meta boxes, whole), written
    * verbatim at the end of the synthesised moov; NULL if none.  Set once, by
@@ -172,6 +175,11 @@ void recording_note (Recording *rec, const char *format, ...) G_GNUC_PRINTF (2, 
 char *recording_describe_problems (Recording *rec);
 /* Whether indexing stopped for good; any thread. */
 gboolean recording_failed (Recording *rec);
+/* Whether an I/O error (not bad bytes) stopped the last update: this index
+ * may be wrong from there on and is never fed again; index the source again
+ * in a new Recording.  Its snapshots taken before the update stay valid.
+ * recording_describe_problems() names the error.  Any thread. */
+gboolean recording_io_failed (Recording *rec);
 const char *recording_format_name (Recording *rec);
 gsize recording_memory (Recording *rec);
 
