@@ -152,8 +152,10 @@ classify (guint8 type, const Descriptors *d, TsKind *kind, TsVideoCodec *video, 
     if (d->dvb_subtitles) { *why = "DVB subtitles are not carried"; return FALSE; }
     if (d->teletext) { *why = "teletext is not carried"; return FALSE; }
     if (d->registration == FOURCC ('I', 'D', '3', ' ')) { *why = "timed ID3 metadata is not carried"; return FALSE; }
-    *why = "private data is not carried";
-    return FALSE;
+    /* No descriptor says what it is (FFmpeg's M2TS AAC): its first frame will. */
+    *kind = TS_KIND_AUDIO;
+    *audio = TS_AUDIO_PROBE;
+    return TRUE;
   default:
     *why = "this stream type is not carried";
     return FALSE;
@@ -310,9 +312,14 @@ ts_feed (gpointer data, Recording *rec, const Source *src)
       recording_fail (rec, "sources past %llu GiB are not indexed", TS_MAX_SOURCE >> 30);
       break;
     }
-    if (skipped && !st->resync_noted) {
-      recording_note (rec, "bytes that are no packets were skipped (first at %" G_GUINT64_FORMAT ")", st->pos);
+    if (skipped) {
+      if (!st->resync_noted)
+        recording_note (rec, "bytes that are no packets were skipped (first at %" G_GUINT64_FORMAT ")", st->pos);
       st->resync_noted = TRUE;
+      /* The packet before may have been cut by them: every sample being
+       * assembled is dropped. */
+      for (guint i = 0; i < st->streams->len; i++)
+        ts_stream_damaged (st, rec, g_ptr_array_index (st->streams, i), "bytes were lost");
     }
     const guint8 *p = ts_reader_get (&r, at, TS_PACKET);
     handle_packet (st, rec, p, at);

@@ -139,6 +139,25 @@ ts_audio_frame_parse (TsAudioCodec codec, const guint8 *p, gsize avail, TsAudioF
   case TS_AUDIO_AC3:
   case TS_AUDIO_EAC3: return ac3_parse (p, avail, out);
   case TS_AUDIO_MPEG: return mpeg_parse (p, avail, out);
+  case TS_AUDIO_PROBE: break;
   }
   return 0;
+}
+
+int
+ts_audio_probe (const guint8 *p, gsize avail, TsAudioCodec *out)
+{
+  static const TsAudioCodec order[] = { TS_AUDIO_AAC, TS_AUDIO_AC3, TS_AUDIO_MPEG };
+  gboolean more = FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (order); i++) {
+    TsAudioFrame f;
+    int r = ts_audio_frame_parse (order[i], p, avail, &f);
+    if (r > 0) {
+      /* AC-3 and E-AC-3 share a sync word: bsid tells. */
+      *out = order[i] == TS_AUDIO_AC3 && (p[5] >> 3) > 10 ? TS_AUDIO_EAC3 : order[i];
+      return 1;
+    }
+    more |= r < 0;
+  }
+  return more ? -1 : 0;
 }

@@ -12,7 +12,8 @@
 
 G_BEGIN_DECLS
 
-typedef enum { TS_AUDIO_AAC, TS_AUDIO_AC3, TS_AUDIO_EAC3, TS_AUDIO_MPEG } TsAudioCodec;
+/* TS_AUDIO_PROBE: private data whose first frame tells (ts_audio_probe). */
+typedef enum { TS_AUDIO_AAC, TS_AUDIO_AC3, TS_AUDIO_EAC3, TS_AUDIO_MPEG, TS_AUDIO_PROBE } TsAudioCodec;
 
 typedef struct {
   guint header_len;           /* bytes before the sample's data (ADTS header) */
@@ -27,6 +28,8 @@ typedef struct {
 /* Reads the frame header at p.  Returns 1 for a frame, 0 for no frame here
  * (resynchronise a byte later), -1 when more bytes are needed. */
 int ts_audio_frame_parse (TsAudioCodec codec, const guint8 *p, gsize avail, TsAudioFrame *out);
+/* Which codec the frame at p is in: 1 (set), 0 none recognised, -1 more bytes needed. */
+int ts_audio_probe (const guint8 *p, gsize avail, TsAudioCodec *out);
 /* The bytes a header needs to be parsed. */
 #define TS_AUDIO_HEADER_MAX 16
 

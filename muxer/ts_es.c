@@ -319,6 +319,7 @@ configure_audio (Recording *rec, TsStream *s, const TsAudioFrame *f, const guint
     break;
   }
   case TS_AUDIO_EAC3:
+  case TS_AUDIO_PROBE:
     break;
   }
   if (!ok) {
@@ -393,8 +394,12 @@ process_video (TsState *st, Recording *rec, TsStream *s)
       i = code;
       break;
     }
-    /* A NAL unit ends one zero before its successor's start code (ts_nal.h). */
-    guint64 boundary = code > s->nal_start && code > base && d[code - 1 - base] == 0 ? code - 1 : code;
+    /* Where FFmpeg's parsers split access units: H.264's before a 4-byte
+     * start code's leading zero (which, as ts_nal.h has it, is no part of
+     * the NAL unit before), HEVC's at the 3-byte start code, leaving that
+     * zero to the last NAL unit of the access unit before. */
+    guint64 boundary = s->video == TS_VIDEO_H264 && code > s->nal_start && code > base && d[code - 1 - base] == 0
+                           ? code - 1 : code;
     if (!s->au_open) {
       s->au_open = TRUE;
       s->au_start = boundary;
@@ -430,6 +435,20 @@ process_video (TsState *st, Recording *rec, TsStream *s)
 static void
 process_audio (TsState *st, Recording *rec, TsStream *s)
 {
+  if (s->audio == TS_AUDIO_PROBE && s->es->len > 0) {
+    int r = ts_audio_probe (s->es->data, s->es->len, &s->audio);
+    if (r < 0)
+      return;
+    if (r == 0 || s->audio == TS_AUDIO_EAC3) {
+      recording_note (rec, "PID %u (stream type 0x06): %s; left out", s->pid,
+                      r == 0 ? "private data is not carried" : "E-AC-3 is not carried yet");
+      s->left_out = TRUE;
+      es_reset (s);
+      return;
+    }
+  }
+  if (s->audio == TS_AUDIO_PROBE)
+    return;
   for (;;) {
     guint64 pos = MAX (s->frame_pos, s->es_base);
     guint64 end = es_end (s);
