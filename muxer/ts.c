@@ -1,5 +1,5 @@
 /* ts.c — MPEG-TS indexer: the IndexerClass, the packet loop, PAT and PMT,
- * and the produced payload (runs of samples, locators, read_payload). */
+ * and the produced payload (locators, read_payload). */
 #include "ts_private.h"
 
 #include <errno.h>
@@ -15,7 +15,7 @@ ts_state_new (void)
   TsState *st = g_new0 (TsState, 1);
   st->streams = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_stream_free);
   st->pending = g_array_new (FALSE, FALSE, sizeof (TsPending));
-  st->runs = g_array_new (FALSE, FALSE, sizeof (TsRun));
+  st->resyncs = g_array_new (FALSE, FALSE, sizeof (guint64));
   return st;
 }
 
@@ -25,7 +25,7 @@ ts_state_free (gpointer data)
   TsState *st = data;
   g_ptr_array_unref (st->streams);
   g_array_unref (st->pending);
-  g_array_unref (st->runs);
+  g_array_unref (st->resyncs);
   g_free (st);
 }
 
@@ -33,7 +33,7 @@ static gsize
 ts_memory (gpointer data)
 {
   TsState *st = data;
-  gsize total = st->runs->len * sizeof (TsRun);
+  gsize total = st->resyncs->len * sizeof (guint64);
   for (guint i = 0; i < st->streams->len; i++)
     total += ((TsStream *) g_ptr_array_index (st->streams, i))->locators->len;
   return total;
@@ -313,6 +313,9 @@ ts_feed (gpointer data, Recording *rec, const Source *src)
       break;
     }
     if (skipped) {
+      recording_begin_append (rec);
+      g_array_append_val (st->resyncs, at);
+      recording_end_append (rec);
       if (!st->resync_noted)
         recording_note (rec, "bytes that are no packets were skipped (first at %" G_GUINT64_FORMAT ")", st->pos);
       st->resync_noted = TRUE;
@@ -349,71 +352,125 @@ ts_probe (const Source *src)
 
 /* ---- the produced payload -------------------------------------------------------- */
 
+/* The packet holding source byte offset: on the grid of the last packet
+ * found by resynchronising before it (ts_private.h). */
+static guint64
+packet_of (TsState *st, guint64 offset)
+{
+  guint64 base = st->format.first;
+  guint lo = 0, hi = st->resyncs->len;
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    if (g_array_index (st->resyncs, guint64, mid) <= offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo > 0)
+    base = g_array_index (st->resyncs, guint64, lo - 1);
+  return offset < base ? base : base + (offset - base) / st->format.stride * st->format.stride;
+}
+
 /* Produces sample i of s (size bytes) into dest. */
 static gboolean
 produce_sample (TsState *st, const Source *src, TsStream *s, guint32 i, guint8 *dest, gsize size)
 {
   const guint8 *l = s->locators->data + (gsize) i * TS_LOCATOR_BYTES;
-  guint64 packet = (guint64) l[0] << 32 | (guint64) l[1] << 24 | (guint64) l[2] << 16 | (guint64) l[3] << 8 | l[4];
+  guint64 offset = (guint64) l[0] << 32 | (guint64) l[1] << 24 | (guint64) l[2] << 16 | (guint64) l[3] << 8 | l[4];
+  guint64 packet = packet_of (st, offset);
+  if (offset - packet >= TS_PACKET)
+    return FALSE;   /* never expected: the locator names an ES byte */
   TsEsWalk w;
-  ts_es_walk_init (&w, src, st->format.stride, s->pid, packet, l[5]);
+  ts_es_walk_init (&w, src, st->format.stride, s->pid, packet, (guint) (offset - packet));
   gboolean ok = s->kind == TS_KIND_VIDEO ? ts_annexb_convert (&w, dest, size) : ts_es_walk_read (&w, dest, size);
   ts_es_walk_clear (&w);
   return ok;
+}
+
+/* The sample whose bytes hold payload offset: the chunk that starts last at
+ * or before it, among every track's (chunks of all tracks tile the
+ * payload), then the sample in it.  *start is where the sample begins. */
+static gboolean
+find_sample (TsState *st, guint64 offset, TsStream **out, guint32 *sample, guint32 *chunk_end, guint64 *start)
+{
+  const Chunk *best = NULL;
+  TsStream *best_s = NULL;
+  for (guint i = 0; i < st->streams->len; i++) {
+    TsStream *s = g_ptr_array_index (st->streams, i);
+    GArray *chunks = s->track ? s->track->table.chunks : NULL;
+    if (!chunks || chunks->len == 0)
+      continue;
+    guint lo = 0, hi = chunks->len;
+    while (lo < hi) {
+      guint mid = lo + (hi - lo) / 2;
+      if (g_array_index (chunks, Chunk, mid).payload_offset <= offset)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    if (lo == 0)
+      continue;
+    const Chunk *c = &g_array_index (chunks, Chunk, lo - 1);
+    if (!best || c->payload_offset > best->payload_offset) {
+      best = c;
+      best_s = s;
+    }
+  }
+  if (!best)
+    return FALSE;
+  const guint32 *sizes = (const guint32 *) best_s->track->table.sizes->data;
+  guint64 pos = best->payload_offset;
+  guint32 end = best->first_sample + best->count;
+  for (guint32 i = best->first_sample; i < end; i++) {
+    if (offset < pos + sizes[i]) {
+      *out = best_s;
+      *sample = i;
+      *chunk_end = end;
+      *start = pos;
+      return TRUE;
+    }
+    pos += sizes[i];
+  }
+  return FALSE;
 }
 
 static gboolean
 ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offset, guint8 *dest, gsize len)
 {
   TsState *st = data;
-  GArray *runs = st->runs;
-  if (runs->len == 0)
-    return len == 0;
-  /* The last run that starts at or before offset. */
-  guint lo = 0, hi = runs->len;
-  while (hi - lo > 1) {
-    guint mid = lo + (hi - lo) / 2;
-    if (g_array_index (runs, TsRun, mid).payload_offset <= offset)
-      lo = mid;
-    else
-      hi = mid;
-  }
   g_autofree guint8 *scratch = NULL;
   gsize scratch_len = 0;
-  for (guint ri = lo; len > 0 && ri < runs->len; ri++) {
-    const TsRun *run = &g_array_index (runs, TsRun, ri);
-    TsStream *s = g_ptr_array_index (st->streams, run->stream);
-    const guint32 *sizes = (const guint32 *) s->track->table.sizes->data;
-    guint64 pos = run->payload_offset;
-    for (guint32 k = 0; k < run->count && len > 0; k++) {
-      guint32 i = run->first_sample + k;
-      guint64 size = sizes[i];
-      if (pos + size <= offset) {
-        pos += size;
-        continue;
-      }
-      gsize skip = (gsize) (offset - pos), n = (gsize) MIN ((guint64) len, size - skip);
-      if (skip == 0 && n == size) {
-        if (!produce_sample (st, src, s, i, dest, n))
-          return FALSE;
-      } else {
-        if (scratch_len < size) {
-          g_free (scratch);
-          scratch = g_malloc (size);
-          scratch_len = size;
-        }
-        if (!produce_sample (st, src, s, i, scratch, size))
-          return FALSE;
-        memcpy (dest, scratch + skip, n);
-      }
-      dest += n;
-      len -= n;
-      offset += n;
-      pos += size;
-    }
-  }
+  TsStream *s = NULL;
+  guint32 i = 0, end = 0;
+  guint64 pos = 0;
   (void) rec;
-  return len == 0;
+  while (len > 0) {
+    if (!s || i >= end) {
+      if (!find_sample (st, offset, &s, &i, &end, &pos))
+        return FALSE;
+    }
+    guint64 size = ((const guint32 *) s->track->table.sizes->data)[i];
+    gsize skip = (gsize) (offset - pos), n = (gsize) MIN ((guint64) len, size - skip);
+    if (skip == 0 && n == size) {
+      if (!produce_sample (st, src, s, i, dest, n))
+        return FALSE;
+    } else {
+      if (scratch_len < size) {
+        g_free (scratch);
+        scratch = g_malloc (size);
+        scratch_len = size;
+      }
+      if (!produce_sample (st, src, s, i, scratch, size))
+        return FALSE;
+      memcpy (dest, scratch + skip, n);
+    }
+    dest += n;
+    len -= n;
+    offset += n;
+    pos += size;
+    i++;
+  }
+  return TRUE;
 }
 
 const IndexerClass ts_indexer = {

@@ -8,11 +8,12 @@
  * A sample's bytes are spread over packets and must be rewritten (start
  * codes to lengths, ADTS headers dropped), so the payload is produced, not
  * spliced (IndexerClass.read_payload): samples are laid out in the order
- * they are appended, and each has a locator — the packet holding its first
- * elementary stream byte and the offset in it, 6 bytes — from which the read
- * walks that PID's packets and rewrites the bytes to exactly the size the
- * tables promise.  Completed samples are queued and appended track by track,
- * 64 at a time or at the end of each feed, so chunks stay large.
+ * they complete, which depends on the bytes alone (not on how the source was
+ * fed), and each has a 5-byte locator — the source offset of its first
+ * elementary stream byte, whose packet follows from the packet grid — from
+ * which the read walks that PID's packets and rewrites the bytes to exactly
+ * the size the tables promise.  The sample holding a payload offset is found
+ * through the tracks' chunks.
  *
  * Timing: PTS/DTS (33-bit, unwrapped wherever they wrap) are the authority.
  * A sample is placed at its DTS with a provisional duration that the next

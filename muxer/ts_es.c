@@ -1,6 +1,6 @@
 /* ts_es.c — elementary streams to samples: PES starts and timestamps, access
  * units and audio frames, sample entries, timing, and the queue of samples
- * appended track by track. */
+ * appended in the order they complete. */
 #include "ts_private.h"
 
 #include <string.h>
@@ -163,8 +163,11 @@ queue_sample (TsState *st, Recording *rec, TsStream *s, gint64 dts, gint64 pts, 
               gboolean sync, guint64 es_pos)
 {
   TsPending p = { .stream = s->index };
-  if (!locate (s, es_pos, &p.packet, &p.in_packet))
+  guint64 packet;
+  guint8 in_packet;
+  if (!locate (s, es_pos, &packet, &in_packet))
     return;
+  p.es_offset = packet + in_packet;
   if (!s->timed) {
     s->timed = TRUE;
     s->first_dts = dts;
@@ -218,39 +221,30 @@ ts_flush (TsState *st, Recording *rec, gboolean force)
   if (st->pending->len == 0 || (!st->origin_known && !force))
     return;
   recording_begin_append (rec);
-  for (guint si = 0; si < st->streams->len && !rec->failed; si++) {
-    TsStream *s = g_ptr_array_index (st->streams, si);
-    for (guint i = 0; i < st->pending->len; i++) {
-      TsPending *p = &g_array_index (st->pending, TsPending, i);
-      if (p->stream != si)
-        continue;
-      Track *t = s->track;
-      if (t->table.count == 0) {
-        t->edit_base = s->first_dts - rescale (st->origin, s->timescale, 90000);
-        t->first_decode_time = 0;
-        /* The movie timescale is 1000: a track that starts between two
-         * milliseconds starts at the earlier one, as in FFmpeg's remux (the
-         * writer would otherwise start its media later, cutting the first
-         * sample). */
-        gint64 start = t->edit_base + p->info.composition_offset;
-        guint32 tick = s->timescale % 1000 == 0 ? s->timescale / 1000 : 1;
-        if (start > 0)
-          t->edit_base -= start % tick;
-      }
-      guint64 offset = rec->payload_len;
-      if (!recording_append_produced_sample (rec, t, &p->info))
-        break;
-      guint8 l[TS_LOCATOR_BYTES] = { (guint8) (p->packet >> 32), (guint8) (p->packet >> 24), (guint8) (p->packet >> 16),
-                                      (guint8) (p->packet >> 8), (guint8) p->packet, p->in_packet };
-      g_byte_array_append (s->locators, l, TS_LOCATOR_BYTES);
-      TsRun *last = st->runs->len ? &g_array_index (st->runs, TsRun, st->runs->len - 1) : NULL;
-      if (last && last->stream == si && last->count < TS_RUN_MAX)
-        last->count++;
-      else
-        g_array_append_val (st->runs, ((TsRun) { offset, t->table.count - 1, 1, (guint8) si }));
+  for (guint i = 0; i < st->pending->len && !rec->failed; i++) {
+    TsPending *p = &g_array_index (st->pending, TsPending, i);
+    TsStream *s = g_ptr_array_index (st->streams, p->stream);
+    Track *t = s->track;
+    if (t->table.count == 0) {
+      t->edit_base = s->first_dts - rescale (st->origin, s->timescale, 90000);
+      t->first_decode_time = 0;
+      /* The movie timescale is 1000: a track that starts between two
+       * milliseconds starts at the earlier one, as in FFmpeg's remux (the
+       * writer would otherwise start its media later, cutting the first
+       * sample). */
+      gint64 start = t->edit_base + p->info.composition_offset;
+      guint32 tick = s->timescale % 1000 == 0 ? s->timescale / 1000 : 1;
+      if (start > 0)
+        t->edit_base -= start % tick;
     }
-    s->last_pending = -1;
+    if (!recording_append_produced_sample (rec, t, &p->info))
+      break;
+    guint8 l[TS_LOCATOR_BYTES] = { (guint8) (p->es_offset >> 32), (guint8) (p->es_offset >> 24),
+                                    (guint8) (p->es_offset >> 16), (guint8) (p->es_offset >> 8), (guint8) p->es_offset };
+    g_byte_array_append (s->locators, l, TS_LOCATOR_BYTES);
   }
+  for (guint i = 0; i < st->streams->len; i++)
+    ((TsStream *) g_ptr_array_index (st->streams, i))->last_pending = -1;
   recording_end_append (rec);
   g_array_set_size (st->pending, 0);
 }

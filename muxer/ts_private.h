@@ -5,7 +5,7 @@
  *   ts_nal.c     H.264/HEVC access units, parameter sets, avcC/hvcC
  *   ts_audio.c   ADTS, AC-3/E-AC-3 and MPEG audio frame headers
  *   ts.c         the IndexerClass: packets to streams, PAT/PMT, the
- *                produced payload (runs, locators, read_payload)
+ *                produced payload (locators, read_payload)
  *   ts_es.c      elementary streams to samples: access units and frames,
  *                timing, sample entries, the queue of samples to append
  */
@@ -22,12 +22,12 @@ G_BEGIN_DECLS
 
 /* Largest access unit or frame accepted; a larger one is dropped. */
 #define TS_MAX_SAMPLE (32u << 20)
-/* Bytes of a locator: packet offset (40 bits) and offset in it (8 bits). */
-#define TS_LOCATOR_BYTES 6
+/* A locator is the source offset of a sample's first elementary stream
+ * byte, 40 bits; its packet follows from the packet grid (ts.c). */
+#define TS_LOCATOR_BYTES 5
 #define TS_MAX_SOURCE (1ull << 40)
-/* Samples per run of the payload (bounds the walk inside a run). */
-#define TS_RUN_MAX 256
-/* Completed samples queued before they are appended track by track. */
+/* Completed samples queued before they are appended (in the order they
+ * completed, so the payload does not depend on how the source was fed). */
 #define TS_FLUSH_SAMPLES 64
 /* A jump in a stream's timestamps larger than this (90 kHz), or any step
  * back, is a discontinuity: the stream continues where it was. */
@@ -101,16 +101,8 @@ typedef struct {
 typedef struct {
   guint stream;
   SampleInfo info;
-  guint64 packet;
-  guint8 in_packet;
+  guint64 es_offset;      /* source offset of the sample's first ES byte */
 } TsPending;
-
-typedef struct {
-  guint64 payload_offset;
-  guint32 first_sample;
-  guint16 count;
-  guint8 stream;
-} TsRun;
 
 typedef struct {
   guint8 buf[4096];
@@ -129,7 +121,10 @@ typedef struct {
   GPtrArray *streams;           /* TsStream* */
   guint8 pid_stream[8192];      /* stream index + 1, 0 if none */
   GArray *pending;              /* TsPending */
-  GArray *runs;                 /* TsRun, in payload order (read under the lock) */
+  /* Packets found by resynchronising, in source order: packets lie at
+   * format.first + k * stride until the first, then at each + k * stride
+   * until the next (read under the recording's lock). */
+  GArray *resyncs;              /* guint64 */
   gboolean have_ref;
   gint64 ts_ref;                /* unwrapping reference, 90 kHz */
   gboolean origin_known;
