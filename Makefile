@@ -12,6 +12,13 @@ ifeq ($(SAN),1)
 BUILD := build/asan
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SAN),thread)
+# ThreadSanitizer; tests/tsan/glib-tsan.c shows it GLib's locks (see there).
+BUILD := build/tsan
+CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+TSAN_OBJ := $(BUILD)/tests/tsan/glib-tsan.o
+LDLIBS += -ldl
 else
 BUILD := build/release
 endif
@@ -27,7 +34,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DAEMON := $(BUILD)/livemp4fs
 TOOL := $(BUILD)/livemp4
 
-.PHONY: all check deps check-unit check-integration asan bench fuzz demo demo-stop install uninstall clean
+.PHONY: all check deps check-unit check-integration asan tsan check-tsan soak bench fuzz demo demo-stop install uninstall clean
 .SECONDARY:
 all: $(DAEMON) $(TOOL) $(UNIT_BIN)
 	@ln -sf ../$(DAEMON) fs/livemp4fs
@@ -45,13 +52,13 @@ $(BUILD)/%.o: %.c $(wildcard muxer/*.h fs/*.h tests/unit/*.h tests/fuzz/*.h test
 $(BUILD)/libmuxer.a: $(MUXER_OBJ)
 	$(AR) rcs $@ $^
 
-$(DAEMON): $(FS_OBJ) $(BUILD)/libmuxer.a
+$(DAEMON): $(FS_OBJ) $(BUILD)/libmuxer.a $(TSAN_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(TOOL): $(BUILD)/tools/livemp4.o $(BUILD)/libmuxer.a
+$(TOOL): $(BUILD)/tools/livemp4.o $(BUILD)/libmuxer.a $(TSAN_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libmuxer.a
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libmuxer.a $(TSAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -101,13 +108,29 @@ check:
 	tools/install-deps.sh
 	$(MAKE) -j2 all
 	$(MAKE) -j2 SAN=1 all
-	INTEGRATION="$(INTEGRATION)" SAN_INTEGRATION="$(SAN_INTEGRATION)" tests/check.sh
+	$(MAKE) -j2 SAN=thread all
+	INTEGRATION="$(INTEGRATION)" SAN_INTEGRATION="$(SAN_INTEGRATION)" TSAN_INTEGRATION="$(TSAN_INTEGRATION)" tests/check.sh
 
 deps:
 	tools/install-deps.sh
 
 asan:
 	$(MAKE) -j2 SAN=1 all
+
+# ThreadSanitizer build (build/tsan) of the daemon, the tool and the unit tests.
+tsan:
+	$(MAKE) -j2 SAN=thread all
+
+# The concurrency-heavy tests under ThreadSanitizer (make check runs them as its third pass):
+# the threaded unit tests and TSAN_INTEGRATION; any report fails the test (halt_on_error).
+TSAN_INTEGRATION ?= $(addprefix tests/integration/,07-growth.t 23-tree-changes.t 60-faults.t 62-load.t 63-shutdown.t)
+check-tsan: tsan
+	TSAN_INTEGRATION="$(TSAN_INTEGRATION)" tests/check.sh tsan
+
+# The soak test's long form (10,000 iterations; README, Tests).  make check runs a short one.
+SOAK_ITERATIONS ?= 10000
+soak: all
+	SOAK_ITERATIONS=$(SOAK_ITERATIONS) prove -v tests/integration/64-soak.t
 
 check-unit: all
 	prove -f $(UNIT_BIN)

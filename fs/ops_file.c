@@ -11,6 +11,11 @@ typedef struct {
   Layout *layout;           /* snapshot handles */
   SourceFd *fd;
   int plain_fd;             /* mirrored files, else -1 */
+  /* The kernel orders open, reads and release of a handle, each in any
+   * thread; this atomic shows that order (happens-before) to the memory
+   * model and ThreadSanitizer: set by open, incremented by every read, read
+   * by release. */
+  gint uses;
 } Handle;
 
 /* Open handles, so that those the kernel never releases (the daemon told to
@@ -100,7 +105,16 @@ ops_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   }
   fi->fh = (uint64_t) (uintptr_t) h;
   handle_register (h);
+  g_atomic_int_set (&h->uses, 1);
   fuse_reply_open (req, fi);
+}
+
+/* Before each reply of a read, after its last use of h: the kernel may send
+ * the release as soon as the reply reaches it (Handle.uses). */
+static inline void
+handle_done (Handle *h)
+{
+  g_atomic_int_inc (&h->uses);
 }
 
 static void
@@ -110,14 +124,24 @@ read_plain (fuse_req_t req, Handle *h, size_t size, off_t off)
   buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
   buf.buf[0].fd = h->plain_fd;
   buf.buf[0].pos = off;
+  handle_done (h);
   fuse_reply_data (req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
+
+static void read_handle (fuse_req_t req, Handle *h, size_t size, off_t off);
 
 void
 ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
   (void) ino;
   Handle *h = (Handle *) (uintptr_t) fi->fh;
+  (void) g_atomic_int_get (&h->uses);   /* after open (Handle.uses) */
+  read_handle (req, h, size, off);
+}
+
+static void
+read_handle (fuse_req_t req, Handle *h, size_t size, off_t off)
+{
   if (h->plain_fd >= 0) {
     read_plain (req, h, size, off);
     return;
@@ -130,10 +154,12 @@ ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fi
   Source src = { .fd = h->fd->fd, .size = h->layout->snap->source_size };
   gsize total = layout_read (h->layout, &src, (guint64) off, size, pieces, buffer);
   if (total == 0 && (guint64) off >= h->layout->size) {
+    handle_done (h);
     fuse_reply_buf (req, NULL, 0);
     return;
   }
   if (total < MIN ((guint64) size, h->layout->size - (guint64) off)) {
+    handle_done (h);
     fuse_reply_err (req, EIO);   /* the source no longer holds what the snapshot promised */
     return;
   }
@@ -142,6 +168,7 @@ ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fi
   const LayoutPiece *last = &g_array_index (pieces, LayoutPiece, pieces->len - 1);
   struct stat st;
   if (!last->data && (fstat (h->fd->fd, &st) < 0 || (guint64) st.st_size < last->source_offset + last->len)) {
+    handle_done (h);
     fuse_reply_err (req, EIO);
     return;
   }
@@ -159,6 +186,7 @@ ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fi
       b->pos = (off_t) p->source_offset;
     }
   }
+  handle_done (h);
   fuse_reply_data (req, bv, FUSE_BUF_SPLICE_MOVE);
   g_free (bv);
 }
@@ -168,6 +196,7 @@ ops_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void) ino;
   Handle *h = (Handle *) (uintptr_t) fi->fh;
+  (void) g_atomic_int_get (&h->uses);
   g_mutex_lock (&handles_lock);
   g_hash_table_remove (handles, h);   /* frees it */
   g_mutex_unlock (&handles_lock);

@@ -161,10 +161,24 @@ op_readlink (fuse_req_t req, fuse_ino_t ino)
   fuse_reply_readlink (req, buf);
 }
 
+/* An open directory: its listing, and the atomic that shows the kernel's
+ * ordering of opendir, readdir and releasedir (as Handle.uses, ops_file.c). */
+typedef struct {
+  GPtrArray *items;
+  gint uses;
+} DirHandle;
+
+static void
+dir_handle_free (DirHandle *d)
+{
+  g_ptr_array_unref (d->items);
+  g_free (d);
+}
+
 /* Open directory listings, freed at exit if the kernel never releases them
  * (ops_file.c does the same for files).  dir_handles_lock is a leaf. */
 static GMutex dir_handles_lock;
-static GHashTable *dir_handles;   /* GPtrArray* set */
+static GHashTable *dir_handles;   /* DirHandle* set */
 
 void
 ops_tree_shutdown (void)
@@ -188,12 +202,15 @@ op_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fuse_reply_err (req, err);
     return;
   }
-  fi->fh = (uint64_t) (uintptr_t) items;
+  DirHandle *d = g_new0 (DirHandle, 1);
+  d->items = items;
+  fi->fh = (uint64_t) (uintptr_t) d;
   g_mutex_lock (&dir_handles_lock);
   if (!dir_handles)
-    dir_handles = g_hash_table_new_full (g_direct_hash, g_direct_equal, (GDestroyNotify) g_ptr_array_unref, NULL);
-  g_hash_table_add (dir_handles, items);
+    dir_handles = g_hash_table_new_full (g_direct_hash, g_direct_equal, (GDestroyNotify) dir_handle_free, NULL);
+  g_hash_table_add (dir_handles, d);
   g_mutex_unlock (&dir_handles_lock);
+  g_atomic_int_set (&d->uses, 1);
   fuse_reply_open (req, fi);
 }
 
@@ -201,7 +218,9 @@ static void
 op_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
   (void) ino;
-  GPtrArray *items = (GPtrArray *) (uintptr_t) fi->fh;
+  DirHandle *d = (DirHandle *) (uintptr_t) fi->fh;
+  (void) g_atomic_int_get (&d->uses);   /* after opendir (DirHandle) */
+  GPtrArray *items = d->items;
   g_autofree char *buf = g_malloc (size);
   size_t used = 0;
   /* Offsets 0 and 1 are "." and ".."; item i is offset i + 2. */
@@ -216,6 +235,7 @@ op_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
       break;
     used += n;
   }
+  g_atomic_int_inc (&d->uses);          /* before releasedir */
   fuse_reply_buf (req, buf, used);
 }
 
@@ -223,8 +243,10 @@ static void
 op_releasedir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void) ino;
+  DirHandle *d = (DirHandle *) (uintptr_t) fi->fh;
+  (void) g_atomic_int_get (&d->uses);
   g_mutex_lock (&dir_handles_lock);
-  g_hash_table_remove (dir_handles, (GPtrArray *) (uintptr_t) fi->fh);   /* frees it */
+  g_hash_table_remove (dir_handles, d);   /* frees it */
   g_mutex_unlock (&dir_handles_lock);
   fuse_reply_err (req, 0);
 }
