@@ -239,6 +239,7 @@ parse_pmt (TsState *st, Recording *rec, TsSection *sec)
     parse_descriptors (dr, &d);
     add_stream (st, rec, pid, type, &d);
   }
+  st->rewind = first;
 }
 
 /* ---- packets ------------------------------------------------------------------- */
@@ -313,9 +314,12 @@ ts_feed (gpointer data, Recording *rec, const Source *src)
       break;
     }
     if (skipped) {
-      recording_begin_append (rec);
-      g_array_append_val (st->resyncs, at);
-      recording_end_append (rec);
+      /* (Read again after the first PMT: recorded once.) */
+      if (!st->resyncs->len || g_array_index (st->resyncs, guint64, st->resyncs->len - 1) < at) {
+        recording_begin_append (rec);
+        g_array_append_val (st->resyncs, at);
+        recording_end_append (rec);
+      }
       if (!st->resync_noted)
         recording_note (rec, "bytes that are no packets were skipped (first at %" G_GUINT64_FORMAT ")", st->pos);
       st->resync_noted = TRUE;
@@ -327,6 +331,10 @@ ts_feed (gpointer data, Recording *rec, const Source *src)
     const guint8 *p = ts_reader_get (&r, at, TS_PACKET);
     handle_packet (st, rec, p, at);
     st->pos = at + stride;
+    if (st->rewind) {
+      st->rewind = FALSE;
+      st->pos = st->format.first;
+    }
     if (st->pending->len >= TS_FLUSH_SAMPLES)
       ts_flush (st, rec, FALSE);
   }

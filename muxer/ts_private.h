@@ -130,6 +130,9 @@ typedef struct {
   gboolean origin_known;
   gint64 origin;                /* 90 kHz: presentation time 0 of the MP4 */
   gboolean resync_noted, tei_noted;
+  /* The first PMT was just read: the packets before it are read again, now
+   * that their streams are known (GStreamer writes audio before the PMT). */
+  gboolean rewind;
 } TsState;
 
 /* ---- ts_es.c ------------------------------------------------------------- */
