@@ -10,6 +10,8 @@
  */
 #include "mp4.h"
 
+#include <string.h>
+
 #include <errno.h>
 
 #include "stbl.h"
@@ -167,6 +169,46 @@ has_child (const Source *src, guint64 start, guint64 end, guint32 type)
   return FALSE;
 }
 
+/* TRUE if the ftyp's major brand is QuickTime's. */
+static gboolean
+is_quicktime (const Source *src)
+{
+  guint8 b[12];
+  return source_read (src, 0, b, sizeof b) && memcmp (b + 4, "ftyp", 4) == 0 && memcmp (b + 8, "qt  ", 4) == 0;
+}
+
+/* TRUE if the top-level boxes from pos on are all sized and end exactly at
+ * the end of the file. */
+static gboolean
+complete_after (const Source *src, guint64 pos)
+{
+  for (guint n = 0; pos < src->size && n < MP4_MAX_TOP_BOXES; n++) {
+    BoxHeader h;
+    const char *why;
+    if (read_header (src, pos, &h, &why) != WALK_MOOV || h.size == 0 || h.size > src->size - pos)
+      return FALSE;
+    pos += h.size;
+  }
+  return pos == src->size;
+}
+
+/* TRUE if a top-level mdat lies before end (the moov's position). */
+static gboolean
+mdat_before (const Source *src, guint64 end)
+{
+  guint64 pos = 0;
+  for (guint n = 0; pos < end && n < MP4_MAX_TOP_BOXES; n++) {
+    BoxHeader h;
+    const char *why;
+    if (read_header (src, pos, &h, &why) != WALK_MOOV || h.size == 0)
+      return FALSE;
+    if (h.type == FOURCC ('m', 'd', 'a', 't'))
+      return TRUE;
+    pos += h.size;
+  }
+  return FALSE;
+}
+
 static ProbeResult
 mp4_probe (const Source *src)
 {
@@ -185,8 +227,15 @@ mp4_probe (const Source *src)
     break;
   }
   /* A moov with mvex is a fragmented recording (fmp4.c). */
-  return has_child (src, pos + moov.header_size, pos + moov.size, FOURCC ('m', 'v', 'e', 'x')) ? PROBE_NO
-                                                                                             : PROBE_YES;
+  if (has_child (src, pos + moov.header_size, pos + moov.size, FOURCC ('m', 'v', 'e', 'x')))
+    return PROBE_NO;
+  /* A finished ISO file that is fast-start already (its moov before every
+   * mdat, every box sized, the last ending at the end of the file) is
+   * mirrored as it is: it keeps its own bytes, so its checksum and a backup
+   * of it are the original's, and a livemp4fs mount of another's virtual
+   * files shows them unchanged.  A QuickTime file is still shown as an MP4,
+   * and a fast-start file whose mdat is still being written is indexed. */
+  return mdat_before (src, pos) || is_quicktime (src) || !complete_after (src, pos) ? PROBE_YES : PROBE_NO;
 }
 
 static gint
