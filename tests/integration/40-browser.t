@@ -32,48 +32,18 @@ record_ffmpeg "$W/av.mp4" --size 640x360 --duration 8 -- -profile:v main -b:v 3M
 mv "$W/av.mp4" "$SRC/av.mp4"
 check "mount" mount_fs "$SRC" "$MNT" || bail_out "cannot mount"
 
-# --- nginx on a free port, root at the mount ------------------------------------------
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# --- nginx on a free port, root at the mount (players.sh: start_nginx) ---------------------
 cp "$REPO_ROOT/tests/node/play.html" "$WWW/play.html"
-mkdir -p "$NGX/tmp"
-user_line=""
-[[ $(id -u) == 0 ]] && user_line="user root;"
-cat >"$NGX/nginx.conf" <<EOF
-$user_line
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log info;
-events { worker_connections 64; }
-http {
-  types { text/html html; video/mp4 mp4; }
-  default_type application/octet-stream;
-  log_format ranges '\$msec \$request_time \$status \$body_bytes_sent "\$http_range" "\$sent_http_content_range" \$uri';
-  access_log $NGX/access.log ranges;
-  client_body_temp_path $NGX/tmp/body;
-  proxy_temp_path $NGX/tmp/proxy;
-  fastcgi_temp_path $NGX/tmp/fastcgi;
-  uwsgi_temp_path $NGX/tmp/uwsgi;
-  scgi_temp_path $NGX/tmp/scgi;
-  server {
-    listen 127.0.0.1:$port;
-    location / { root $WWW; }
-    # The finished recording, throttled: the transfer outlasts the start of playback.
+# The finished recording, throttled: the transfer outlasts the start of playback.  The growing
+# recording: one open handle (one snapshot) for every range request.
+check "nginx listens on 127.0.0.1" start_nginx "$NGX" "$WWW" "
     location /media/ { alias $MNT/; limit_rate $RATE; }
-    # The growing recording: one open handle (one snapshot) for every range request.
     location /live/ {
       alias $MNT/;
       open_file_cache max=16 inactive=120s;
       open_file_cache_valid 120s;
-    }
-  }
-}
-EOF
-nginx -t -q -e "$NGX/error.log" -c "$NGX/nginx.conf" >"$NGX/t.log" 2>&1 || { cat "$NGX/t.log" "$NGX/error.log"; bail_out "bad nginx config"; }
-nginx -e "$NGX/error.log" -c "$NGX/nginx.conf" -g 'daemon off;' >"$NGX/stdout.log" 2>&1 &
-nginx_pid=$!
-track_pid $nginx_pid
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
-check "nginx listens on 127.0.0.1:$port" wait_until 10 listening || { diag_file "$NGX/error.log"; bail_out "no nginx"; }
+    }" || bail_out "no nginx"
+port=$NGINX_PORT
 
 # play NAME URI SEEK: plays http://127.0.0.1:$port/URI in Chromium; the result in $W/NAME.json.
 play() {
@@ -215,6 +185,5 @@ ok $still_recording "the recorder was still running after the playback (snapshot
 
 wait "$live_pid"
 note "the live recording finished: $(ffprobe_duration "$SRC/live.mp4") s"
-kill -TERM "$nginx_pid" 2>/dev/null
-wait "$nginx_pid" 2>/dev/null
+stop_nginx
 check "daemon exits cleanly after unmount" unmount_fs "$MNT"

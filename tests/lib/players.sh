@@ -148,7 +148,6 @@ known_bug() {
 # one line a request: "$msec $request_time $status $body_bytes_sent "$http_range"
 # "$sent_http_content_range" $uri".  Sets NGINX_PORT and NGINX_PID (tracked: stopped on
 # exit); returns non-zero, printing why, if nginx does not listen within 10 s.
-# (40-browser.t keeps its own copy of this configuration.)
 NGINX_PORT="" NGINX_PID=""
 start_nginx() {
   local dir=$1 www=$2 directives=${3:-} user_line=""
