@@ -683,11 +683,10 @@ test_stalled_video_releases_held_frame (void)
   g_byte_array_unref (b);
 }
 
-/* A hole in the audio timestamps keeps the frames after it in place: the
- * frame before it lasts until the next one (stts), with no composition
- * offset, and the recording's last frame keeps its codec duration. */
-static void
-test_audio_hole_keeps_sync (void)
+/* A Matroska file of one Opus track (20 ms frames) whose blocks carry the
+ * given times, in milliseconds, indexed whole. */
+static Recording *
+index_opus_blocks (const gint16 *times, guint n)
 {
   GByteArray *b = g_byte_array_new ();
   ebml_header (b);
@@ -697,13 +696,23 @@ test_audio_hole_keeps_sync (void)
   master_end (b, tracks);
   gsize cl = master_begin (b, 0x1f43b675);
   el_uint (b, 0xe7, 0);
-  simple_block (b, 1, 0, TRUE, 0xfc, 10);
-  simple_block (b, 1, 20, TRUE, 0xfc, 10);
-  simple_block (b, 1, 1040, TRUE, 0xfc, 10);   /* a second of silence (DTX) */
-  simple_block (b, 1, 1060, TRUE, 0xfc, 10);
+  for (guint i = 0; i < n; i++)
+    simple_block (b, 1, times[i], TRUE, 0xfc, 10);
   master_end (b, cl);
   master_end (b, seg);
-  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  Recording *rec = index_whole (b->data, b->len);
+  g_byte_array_unref (b);
+  return rec;
+}
+
+/* A hole in the audio timestamps keeps the frames after it in place: the
+ * frame before it lasts until the next one (stts), with no composition
+ * offset, and the recording's last frame keeps its codec duration. */
+static void
+test_audio_hole_keeps_sync (void)
+{
+  const gint16 times[] = { 0, 20, 1040, 1060 };   /* a second of silence (DTX) */
+  g_autoptr (Recording) rec = index_opus_blocks (times, G_N_ELEMENTS (times));
   Track *t = g_ptr_array_index (rec->tracks, 0);
   g_assert_cmpuint (t->table.count, ==, 4);
   gboolean negative;
@@ -714,7 +723,6 @@ test_audio_hole_keeps_sync (void)
   g_assert_cmpuint (g_array_index (t->table.durations, DurationRun, 1).delta, ==, 49920 - 960);
   g_assert_cmpuint (g_array_index (t->table.durations, DurationRun, 2).count, ==, 2);
   g_assert_cmpuint (sample_table_duration (&t->table, 4), ==, 49920 + 2 * 960);
-  g_byte_array_unref (b);
 }
 
 /* Block times within a Matroska tick of where the codec durations lead are
@@ -722,27 +730,12 @@ test_audio_hole_keeps_sync (void)
 static void
 test_audio_rounding_is_not_a_gap (void)
 {
-  GByteArray *b = g_byte_array_new ();
-  ebml_header (b);
-  gsize seg = master_begin (b, 0x18538067);
-  gsize tracks = master_begin (b, 0x1654ae6b);
-  track_entry (b, 1, 2, "A_OPUS", opus_head, sizeof opus_head);
-  master_end (b, tracks);
-  gsize cl = master_begin (b, 0x1f43b675);
-  el_uint (b, 0xe7, 0);
-  /* 20 ms frames written as 0, 21, 40, 61 ms. */
-  simple_block (b, 1, 0, TRUE, 0xfc, 10);
-  simple_block (b, 1, 21, TRUE, 0xfc, 10);
-  simple_block (b, 1, 40, TRUE, 0xfc, 10);
-  simple_block (b, 1, 61, TRUE, 0xfc, 10);
-  master_end (b, cl);
-  master_end (b, seg);
-  g_autoptr (Recording) rec = index_whole (b->data, b->len);
+  const gint16 times[] = { 0, 21, 40, 61 };   /* 20 ms frames, block times rounded */
+  g_autoptr (Recording) rec = index_opus_blocks (times, G_N_ELEMENTS (times));
   Track *t = g_ptr_array_index (rec->tracks, 0);
   g_assert_cmpuint (t->table.count, ==, 4);
   g_assert_cmpuint (t->table.durations->len, ==, 1);
   g_assert_cmpuint (sample_table_duration (&t->table, 4), ==, 4 * 960);
-  g_byte_array_unref (b);
 }
 
 static void
