@@ -627,6 +627,60 @@ codecs_write_ac3 (ByteWriter *w, const Ac3Info *info)
   return TRUE;
 }
 
+/* ---- E-AC-3 ---------------------------------------------------------------- */
+
+gboolean
+codecs_eac3_parse (const guint8 *frame, gsize len, Eac3Info *out)
+{
+  BitReader b = { frame, len, 0 };
+  guint32 sync, strmtyp, substream, frmsiz, fscod, code, acmod, lfeon, bsid;
+  static const guint32 rates[3] = { 48000, 44100, 32000 };
+  static const guint8 blocks[4] = { 1, 2, 3, 6 };
+  static const guint8 channels[8] = { 2, 1, 2, 3, 3, 4, 4, 5 };
+  if (!bits_read (&b, 16, &sync) || sync != 0x0b77 || !bits_read (&b, 2, &strmtyp) || strmtyp == 3 ||
+      !bits_read (&b, 3, &substream) || !bits_read (&b, 11, &frmsiz) || !bits_read (&b, 2, &fscod) ||
+      !bits_read (&b, 2, &code) || !bits_read (&b, 3, &acmod) || !bits_read (&b, 1, &lfeon) ||
+      !bits_read (&b, 5, &bsid) || bsid <= 10 || bsid > 16 || (fscod == 3 && code == 3))
+    return FALSE;
+  guint32 rate = fscod == 3 ? rates[code] / 2 : rates[fscod];
+  guint32 samples = fscod == 3 ? 1536 : 256u * blocks[code];
+  guint64 bytes = ((guint64) frmsiz + 1) * 2;
+  *out = (Eac3Info) {
+    .sample_rate = rate,
+    .channels = channels[acmod] + lfeon,
+    .fscod = (guint8) fscod,
+    .bsid = (guint8) bsid,
+    .acmod = (guint8) acmod,
+    .lfeon = (guint8) lfeon,
+    .data_rate = (guint16) MIN (bytes * 8 * rate / samples / 1000, 8191),
+    .frame_samples = samples,
+  };
+  return TRUE;
+}
+
+gboolean
+codecs_write_eac3 (ByteWriter *w, const Eac3Info *info)
+{
+  guint8 dec3[5] = { 0 };
+  BitWriter b = { dec3, 5, 0 };
+  bits_put (&b, 13, info->data_rate);
+  bits_put (&b, 3, 0);               /* num_ind_sub - 1 */
+  bits_put (&b, 2, info->fscod);
+  bits_put (&b, 5, info->bsid);
+  bits_put (&b, 1, 0);               /* reserved */
+  bits_put (&b, 1, 0);               /* asvc */
+  bits_put (&b, 3, 0);               /* bsmod: lies deep in the bsi; 0, complete main */
+  bits_put (&b, 3, info->acmod);
+  bits_put (&b, 1, info->lfeon);
+  bits_put (&b, 3, 0);               /* reserved */
+  bits_put (&b, 4, 0);               /* num_dep_sub */
+  bits_put (&b, 1, 0);               /* reserved */
+  gsize box = audio_entry_begin (w, FOURCC ('e', 'c', '-', '3'), (guint16) info->channels, 16, info->sample_rate);
+  config_box (w, FOURCC ('d', 'e', 'c', '3'), dec3, 5);
+  box_end (w, box);
+  return TRUE;
+}
+
 /* ---- language -------------------------------------------------------------- */
 
 guint16

@@ -119,6 +119,20 @@ gboolean codecs_ac3_parse (const guint8 *frame, gsize len, Ac3Info *out);
 gboolean codecs_write_ac3 (ByteWriter *w, const Ac3Info *info);
 #define CODECS_AC3_FRAME_SAMPLES 1536
 
+typedef struct {
+  guint32 sample_rate;
+  guint channels;
+  guint8 fscod, bsid, acmod, lfeon;
+  guint16 data_rate;                 /* kbit/s */
+  guint32 frame_samples;             /* 256, 512, 768 or 1536 */
+} Eac3Info;
+
+/* Reads the bsi of an E-AC-3 independent substream frame (ETSI TS 102 366
+ * E.1.2); FALSE for anything else. */
+gboolean codecs_eac3_parse (const guint8 *frame, gsize len, Eac3Info *out);
+/* 'ec-3' + 'dec3' (ETSI TS 102 366 F.5, F.6): one independent substream. */
+gboolean codecs_write_eac3 (ByteWriter *w, const Eac3Info *info);
+
 /* ---- language -------------------------------------------------------------- */
 
 /* Packs a three-letter ISO 639-2/T code for mdhd; "und" (0x55c4) if it is not one. */

@@ -94,6 +94,7 @@ parse_pat (TsState *st, TsSection *sec)
 typedef struct {
   guint32 registration;
   gboolean ac3, eac3, opus, dvb_subtitles, teletext;
+  guint8 opus_channels;
   char language[4];
 } Descriptors;
 
@@ -118,8 +119,10 @@ parse_descriptors (ByteReader r, Descriptors *d)
     case 0x59: d->dvb_subtitles = TRUE; break;
     case 0x56: d->teletext = TRUE; break;
     case 0x7f:
-      if (len >= 1 && body[0] == 0x80)
+      if (len >= 2 && body[0] == 0x80) {
         d->opus = TRUE;
+        d->opus_channels = body[1];   /* channel_config_code */
+      }
       break;
     default: break;
     }
@@ -137,7 +140,7 @@ classify (guint8 type, const Descriptors *d, TsKind *kind, TsVideoCodec *video, 
   case 0x0f: *kind = TS_KIND_AUDIO; *audio = TS_AUDIO_AAC; return TRUE;
   case 0x03: case 0x04: *kind = TS_KIND_AUDIO; *audio = TS_AUDIO_MPEG; return TRUE;
   case 0x81: *kind = TS_KIND_AUDIO; *audio = TS_AUDIO_AC3; return TRUE;
-  case 0x87: *why = "E-AC-3 is not carried yet"; return FALSE;
+  case 0x87: *kind = TS_KIND_AUDIO; *audio = TS_AUDIO_EAC3; return TRUE;
   case 0x01: case 0x02: *why = "MPEG-1/2 video is not carried yet"; return FALSE;
   case 0x11: *why = "LATM AAC cannot be carried in MP4"; return FALSE;
   case 0x15: *why = "timed ID3 metadata is not carried"; return FALSE;
@@ -147,8 +150,20 @@ classify (guint8 type, const Descriptors *d, TsKind *kind, TsVideoCodec *video, 
       *audio = TS_AUDIO_AC3;
       return TRUE;
     }
-    if (d->eac3 || d->registration == FOURCC ('E', 'A', 'C', '3')) { *why = "E-AC-3 is not carried yet"; return FALSE; }
-    if (d->opus || d->registration == FOURCC ('O', 'p', 'u', 's')) { *why = "Opus in TS is not carried yet"; return FALSE; }
+    if (d->eac3 || d->registration == FOURCC ('E', 'A', 'C', '3')) {
+      *kind = TS_KIND_AUDIO;
+      *audio = TS_AUDIO_EAC3;
+      return TRUE;
+    }
+    if (d->opus || d->registration == FOURCC ('O', 'p', 'u', 's')) {
+      if (d->opus_channels == 0 || d->opus_channels > 2) {
+        *why = "Opus with more than two channels is not carried yet";
+        return FALSE;
+      }
+      *kind = TS_KIND_AUDIO;
+      *audio = TS_AUDIO_OPUS;
+      return TRUE;
+    }
     if (d->dvb_subtitles) { *why = "DVB subtitles are not carried"; return FALSE; }
     if (d->teletext) { *why = "teletext is not carried"; return FALSE; }
     if (d->registration == FOURCC ('I', 'D', '3', ' ')) { *why = "timed ID3 metadata is not carried"; return FALSE; }
@@ -186,6 +201,7 @@ add_stream (TsState *st, Recording *rec, guint16 pid, guint8 type, const Descrip
   s->index = st->streams->len;
   ts_video_config_init (&s->vconfig, video);
   memcpy (s->language, d->language[0] ? d->language : "und", 4);
+  s->opus_channels = d->opus_channels;
   g_ptr_array_add (st->streams, s);
   st->pid_stream[pid] = (guint8) (s->index + 1);
 

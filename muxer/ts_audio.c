@@ -1,6 +1,8 @@
 /* ts_audio.c — audio frame headers of elementary streams. */
 #include "ts_audio.h"
 
+#include "codecs.h"
+
 static int
 adts_parse (const guint8 *p, gsize avail, TsAudioFrame *f)
 {
@@ -131,6 +133,55 @@ mpeg_parse (const guint8 *p, gsize avail, TsAudioFrame *f)
   return 1;
 }
 
+/* opus_control_header: 11 bits of ones, start/end trim and extension
+ * flags, the packet size as 0xff bytes and a last byte, the trims, the
+ * extension.  Complete only with the whole packet (its TOC gives the
+ * duration). */
+static int
+opus_parse (const guint8 *p, gsize avail, TsAudioFrame *f)
+{
+  if (avail < 2)
+    return -1;
+  if (p[0] != 0x7f || (p[1] & 0xe0) != 0xe0)
+    return 0;
+  gboolean start_trim = (p[1] & 0x10) != 0, end_trim = (p[1] & 0x08) != 0, ext = (p[1] & 0x04) != 0;
+  gsize pos = 2, size = 0;
+  for (;;) {
+    if (pos >= avail)
+      return -1;
+    guint8 b = p[pos++];
+    size += b;
+    if (b != 0xff)
+      break;
+    if (size > 65536)
+      return 0;
+  }
+  guint16 trim = 0;
+  if (start_trim) {
+    if (pos + 2 > avail)
+      return -1;
+    trim = (guint16) (p[pos] << 8 | p[pos + 1]) & 0x1fff;
+    pos += 2;
+  }
+  if (end_trim)
+    pos += 2;
+  if (ext) {
+    if (pos >= avail)
+      return -1;
+    pos += 1 + p[pos];
+  }
+  if (size == 0)
+    return 0;
+  if (avail < pos + size)
+    return -1;
+  guint32 samples = codecs_opus_packet_samples (p + pos, size);
+  if (samples == 0)
+    return 0;
+  *f = (TsAudioFrame) { .header_len = (guint) pos, .frame_len = (guint) (pos + size), .samples = samples,
+                        .sample_rate = 48000, .has_start_trim = start_trim, .start_trim = trim };
+  return 1;
+}
+
 int
 ts_audio_frame_parse (TsAudioCodec codec, const guint8 *p, gsize avail, TsAudioFrame *out)
 {
@@ -139,6 +190,7 @@ ts_audio_frame_parse (TsAudioCodec codec, const guint8 *p, gsize avail, TsAudioF
   case TS_AUDIO_AC3:
   case TS_AUDIO_EAC3: return ac3_parse (p, avail, out);
   case TS_AUDIO_MPEG: return mpeg_parse (p, avail, out);
+  case TS_AUDIO_OPUS: return opus_parse (p, avail, out);
   case TS_AUDIO_PROBE: break;
   }
   return 0;

@@ -4,7 +4,10 @@
  * AAC in ADTS (ISO/IEC 13818-7 6.2, 14496-3 1.A.2): the MP4 sample is the raw
  * data block, the 7- or 9-byte header removed (FFmpeg's aac_adtstoasc).
  * AC-3 and E-AC-3 (ETSI TS 102 366 4.3, E.1.2), MPEG-1/2 audio
- * (ISO/IEC 11172-3 2.4.2.3): the sample is the whole frame.
+ * (ISO/IEC 11172-3 2.4.2.3): the sample is the whole frame.  Opus (the
+ * "Opus in MPEG-2 TS" mapping, ETSI TS 102 366 style control headers): each
+ * packet follows an opus_control_header (0x7fe0 | flags, its size, optional
+ * trims), which is removed; the first packet's start trim is the pre-skip.
  */
 #pragma once
 
@@ -13,7 +16,7 @@
 G_BEGIN_DECLS
 
 /* TS_AUDIO_PROBE: private data whose first frame tells (ts_audio_probe). */
-typedef enum { TS_AUDIO_AAC, TS_AUDIO_AC3, TS_AUDIO_EAC3, TS_AUDIO_MPEG, TS_AUDIO_PROBE } TsAudioCodec;
+typedef enum { TS_AUDIO_AAC, TS_AUDIO_AC3, TS_AUDIO_EAC3, TS_AUDIO_MPEG, TS_AUDIO_OPUS, TS_AUDIO_PROBE } TsAudioCodec;
 
 typedef struct {
   guint header_len;           /* bytes before the sample's data (ADTS header) */
@@ -23,6 +26,9 @@ typedef struct {
   guint channels;
   /* AAC */
   guint object_type, rate_index, channel_config;
+  /* Opus */
+  gboolean has_start_trim;
+  guint16 start_trim;
 } TsAudioFrame;
 
 /* Reads the frame header at p.  Returns 1 for a frame, 0 for no frame here

@@ -312,7 +312,20 @@ configure_audio (Recording *rec, TsStream *s, const TsAudioFrame *f, const guint
     ok = codecs_mpeg_audio_parse (frame, len, &info) && codecs_write_mp4a_mpeg_audio (&w, es_id, &info);
     break;
   }
-  case TS_AUDIO_EAC3:
+  case TS_AUDIO_EAC3: {
+    Eac3Info info;
+    ok = codecs_eac3_parse (frame, len, &info) && codecs_write_eac3 (&w, &info);
+    break;
+  }
+  case TS_AUDIO_OPUS: {
+    /* An OpusHead for dOps: the channels of the descriptor, the first
+     * packet's start trim as pre-skip (RFC 7845 5.1). */
+    guint16 pre_skip = f->has_start_trim ? f->start_trim : 0;
+    guint8 head[19] = { 'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, s->opus_channels, (guint8) pre_skip,
+                        (guint8) (pre_skip >> 8), 0x80, 0xbb, 0, 0, 0, 0, 0 };
+    ok = codecs_write_opus (&w, head, sizeof head, NULL);
+    break;
+  }
   case TS_AUDIO_PROBE:
     break;
   }
@@ -433,9 +446,8 @@ process_audio (TsState *st, Recording *rec, TsStream *s)
     int r = ts_audio_probe (s->es->data, s->es->len, &s->audio);
     if (r < 0)
       return;
-    if (r == 0 || s->audio == TS_AUDIO_EAC3) {
-      recording_note (rec, "PID %u (stream type 0x06): %s; left out", s->pid,
-                      r == 0 ? "private data is not carried" : "E-AC-3 is not carried yet");
+    if (r == 0) {
+      recording_note (rec, "PID %u (stream type 0x06): private data is not carried; left out", s->pid);
       s->left_out = TRUE;
       es_reset (s);
       return;

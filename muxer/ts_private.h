@@ -83,6 +83,7 @@ typedef struct {
   /* Audio frames. */
   guint64 frame_pos;
   guint32 sample_rate;
+  guint8 opus_channels;
 
   /* Timing, in the track's timescale (absolute, unwrapped). */
   guint32 timescale;
