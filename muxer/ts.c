@@ -300,8 +300,14 @@ handle_packet (TsState *st, Recording *rec, const guint8 *p, guint64 at)
   gboolean broken = s->have_cc && h.cc != ((s->cc + 1) & 0x0f) && !h.discontinuity;
   s->have_cc = TRUE;
   s->cc = h.cc;
-  if (broken)
+  if (broken && h.pusi) {
+    /* A break where a PES begins: a segment join (HLS), or packets lost at
+     * the end of the PES before.  The access unit before ends where its
+     * data does, as FFmpeg keeps it. */
+    ts_stream_joined (st, rec, s);
+  } else if (broken) {
     ts_stream_damaged (st, rec, s, "packets are missing");
+  }
   ts_stream_payload (st, rec, s, &h, at, p + h.payload_start);
 }
 

@@ -171,6 +171,7 @@ queue_sample (TsState *st, Recording *rec, TsStream *s, gint64 dts, gint64 pts, 
   if (!s->timed) {
     s->timed = TRUE;
     s->first_dts = dts;
+    s->max_end = G_MININT64 / 2;
   } else if (dts != s->next_dts) {
     set_last_duration (st, rec, s, dts - s->last_dts);
   }
@@ -187,6 +188,7 @@ queue_sample (TsState *st, Recording *rec, TsStream *s, gint64 dts, gint64 pts, 
   s->last_dts = dts;
   s->last_duration = duration;
   s->next_dts = dts + duration;
+  s->max_end = MAX (s->max_end, pts + duration);
 }
 
 /* The first timestamp of every stream fixes presentation time 0 (FFmpeg's
@@ -363,8 +365,9 @@ emit_access_unit (TsState *st, Recording *rec, TsStream *s, guint64 a, guint64 b
     pts += s->offset90;
     dts += s->offset90;
     if (s->timed && (dts <= s->last_dts || dts > s->next_dts + TS_MAX_GAP)) {
-      /* A discontinuity: continue where the track was. */
-      gint64 shift = s->next_dts - dts;
+      /* A discontinuity: continue where the track was, decoded after the
+       * last sample and shown after every sample before. */
+      gint64 shift = MAX (s->next_dts - dts, s->max_end - pts);
       s->offset90 += shift;
       dts += shift;
       pts += shift;
@@ -530,6 +533,17 @@ pes_complete (TsState *st, Recording *rec, TsStream *s)
       es_trim (s, es_end (s) > 3 ? es_end (s) - 3 : s->es_base);
     }
   }
+}
+
+void
+ts_stream_joined (TsState *st, Recording *rec, TsStream *s)
+{
+  recording_note (rec, "PID %u: the continuity counter breaks where a PES begins (a segment join?)", s->pid);
+  if (s->in_pes) {
+    s->bounded = FALSE;
+    pes_complete (st, rec, s);
+  }
+  es_reset (s);
 }
 
 void

@@ -89,6 +89,7 @@ typedef struct {
   guint32 timescale;
   gboolean timed;
   gint64 next_dts, last_dts, last_duration, first_dts;
+  gint64 max_end;         /* the latest presentation time + duration so far */
   gint64 offset90;        /* added to the source's timestamps after a discontinuity */
   gboolean has_first_ts;
   gint64 first_ts;        /* 90 kHz, unwrapped: the stream's earliest first timestamp */
@@ -143,6 +144,8 @@ void ts_stream_free (TsStream *s);
 /* A packet's payload for s: handles PES starts and the ES bytes. */
 void ts_stream_payload (TsState *st, Recording *rec, TsStream *s, const TsHeader *h, guint64 packet,
                         const guint8 *payload);
+/* A continuity break at a PES start: what was received ends there. */
+void ts_stream_joined (TsState *st, Recording *rec, TsStream *s);
 /* A missing or damaged packet: the sample being assembled is dropped. */
 void ts_stream_damaged (TsState *st, Recording *rec, TsStream *s, const char *why);
 /* Appends the queued samples if the origin is known (or force). */
