@@ -123,7 +123,7 @@ tsan:
 
 # The concurrency-heavy tests under ThreadSanitizer (make check runs them as its third pass):
 # the threaded unit tests and TSAN_INTEGRATION; any report fails the test (halt_on_error).
-TSAN_INTEGRATION ?= $(addprefix tests/integration/,07-growth.t 23-tree-changes.t 60-faults.t 62-load.t 63-shutdown.t)
+TSAN_INTEGRATION ?= $(addprefix tests/integration/,07-growth.t 23-tree-changes.t 60-faults.t 62-load.t 63-shutdown.t 64-soak.t)
 check-tsan: tsan
 	TSAN_INTEGRATION="$(TSAN_INTEGRATION)" tests/check.sh tsan
 

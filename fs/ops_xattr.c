@@ -1,5 +1,8 @@
 /* ops_xattr.c — status of each virtual recording as extended attributes:
- * user.livemp4.{state,duration,samples,format,error}. */
+ * user.livemp4.{state,duration,samples,format,error}; and, not listed, for
+ * tests and tools: user.livemp4.source_size, the source bytes the snapshot
+ * was made from (livemp4 export of that prefix of the source gives the same
+ * file: tests/integration/64-soak.t). */
 #include "livemp4fs.h"
 
 #include <errno.h>
@@ -46,6 +49,17 @@ ops_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
   Node *node = node_get (ino);
   if (!node || node->kind != NODE_SNAPSHOT) {
     fuse_reply_err (req, node ? ENODATA : ESTALE);
+    return;
+  }
+  if (strcmp (name, "user.livemp4.source_size") == 0) {
+    char value[24];
+    int len = g_snprintf (value, sizeof value, "%" G_GUINT64_FORMAT, node->layout->snap->source_size);
+    if (size == 0)
+      fuse_reply_xattr (req, (size_t) len);
+    else if (size < (size_t) len)
+      fuse_reply_err (req, ERANGE);
+    else
+      fuse_reply_buf (req, value, (size_t) len);
     return;
   }
   for (guint i = 0; i < G_N_ELEMENTS (names); i++) {

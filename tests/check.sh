@@ -25,7 +25,7 @@ count() { echo $#; }
 # process writes its reports to a file of its own; any report fails the pass.
 tsan_pass() {
   local start=$SECONDS dir tests
-  tests=${TSAN_INTEGRATION:-tests/integration/07-growth.t tests/integration/23-tree-changes.t tests/integration/60-faults.t tests/integration/62-load.t tests/integration/63-shutdown.t}
+  tests=${TSAN_INTEGRATION:-tests/integration/07-growth.t tests/integration/23-tree-changes.t tests/integration/60-faults.t tests/integration/62-load.t tests/integration/63-shutdown.t tests/integration/64-soak.t}
   echo "== ThreadSanitizer build: threaded unit tests and $(count $tests) integration tests"
   dir=$(mktemp -d "${TMPDIR:-/tmp}/livemp4fs-tsan.XXXXXX")
   # G_SLICE=always-malloc: GLib's slice allocator hands memory between threads under locks of
