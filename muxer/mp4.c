@@ -17,13 +17,13 @@
 #include "stbl.h"
 #include "trak.h"
 
+/* A track's samples not appended yet: in decode order, which must be source
+ * order too, so the recording's source order is a merge of these. */
 typedef struct {
-  guint64 source_offset;
   Track *track;
-  guint track_index;             /* ties: by track, then decode order */
-  guint32 sample_index;
-  SampleInfo info;
-} Mp4Sample;
+  GArray *samples;               /* StblSample */
+  guint next;
+} Mp4Queue;
 
 typedef struct {
   guint64 pos;                   /* next top-level box; then where the moov is */
@@ -32,15 +32,21 @@ typedef struct {
   gboolean indexed;              /* the moov's tracks and samples are in */
   guint64 indexed_size;          /* the source size when every sample was appended */
   gboolean noted_growth;
-  GArray *pending;               /* Mp4Sample, source order, not appended yet */
-  guint pending_done;
+  GArray *queues;                /* Mp4Queue, in track order; empty once all are appended */
 } Mp4State;
+
+static void
+queue_clear (Mp4Queue *q)
+{
+  g_clear_pointer (&q->samples, g_array_unref);
+}
 
 static gpointer
 mp4_state_new (void)
 {
   Mp4State *st = g_new0 (Mp4State, 1);
-  st->pending = g_array_new (FALSE, FALSE, sizeof (Mp4Sample));
+  st->queues = g_array_new (FALSE, TRUE, sizeof (Mp4Queue));
+  g_array_set_clear_func (st->queues, (GDestroyNotify) queue_clear);
   return st;
 }
 
@@ -48,7 +54,7 @@ static void
 mp4_state_free (gpointer data)
 {
   Mp4State *st = data;
-  g_array_unref (st->pending);
+  g_array_unref (st->queues);
   g_free (st);
 }
 
@@ -238,15 +244,25 @@ mp4_probe (const Source *src)
   return mdat_before (src, pos) || is_quicktime (src) || !complete_after (src, pos) ? PROBE_YES : PROBE_NO;
 }
 
-static gint
-compare_samples (gconstpointer a, gconstpointer b)
+/* The queue whose next sample comes first in the source (ties, samples of
+ * no bytes: the first track), or NULL when every queue is done.  Tracks are
+ * few (RECORDING_MAX_TRACKS): a scan is cheaper than a heap. */
+static Mp4Queue *
+next_queue (GArray *queues)
 {
-  const Mp4Sample *x = a, *y = b;
-  if (x->source_offset != y->source_offset)
-    return x->source_offset < y->source_offset ? -1 : 1;
-  if (x->track_index != y->track_index)
-    return x->track_index < y->track_index ? -1 : 1;
-  return x->sample_index < y->sample_index ? -1 : x->sample_index > y->sample_index;
+  Mp4Queue *best = NULL;
+  guint64 best_offset = 0;
+  for (guint i = 0; i < queues->len; i++) {
+    Mp4Queue *q = &g_array_index (queues, Mp4Queue, i);
+    if (q->next == q->samples->len)
+      continue;
+    guint64 offset = g_array_index (q->samples, StblSample, q->next).source_offset;
+    if (!best || offset < best_offset) {
+      best = q;
+      best_offset = offset;
+    }
+  }
+  return best;
 }
 
 /* An edit list that ends inside the last sample shows only part of it
@@ -317,11 +333,8 @@ parse_trak (Mp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesca
   Track *t = trak_add_track (rec, &desc, &boxes, g_bytes_new (entries, len));
   if (!t)
     return FALSE;
-  for (guint32 i = 0; i < samples->len; i++) {
-    Mp4Sample m = { .source_offset = s[i].source_offset, .track = t, .track_index = rec->tracks->len,
-                    .sample_index = i, .info = s[i].info };
-    g_array_append_val (st->pending, m);
-  }
+  Mp4Queue q = { .track = t, .samples = g_steal_pointer (&samples) };
+  g_array_append_val (st->queues, q);
   return TRUE;
 }
 
@@ -398,47 +411,46 @@ parse_moov (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end)
     return FALSE;
   }
 
-  /* Source order across tracks: ties (samples of no bytes) by track, then
-   * decode order, so the order never depends on the sort. */
-  g_array_sort (st->pending, compare_samples);
-  const Mp4Sample *s = (const Mp4Sample *) st->pending->data;
-  for (guint i = 1; i < st->pending->len; i++)
-    if (s[i].source_offset < s[i - 1].source_offset + s[i - 1].info.size) {
-      recording_fail (rec, "samples of tracks %u and %u overlap at %" G_GUINT64_FORMAT, s[i - 1].track->id,
-                      s[i].track->id, s[i].source_offset);
-      g_array_set_size (st->pending, 0);
+  /* Samples of two tracks must not overlap either: checked in a dry run of
+   * the merge, before anything is appended. */
+  const StblSample *previous = NULL;
+  Mp4Queue *q, *previous_queue = NULL;
+  while ((q = next_queue (st->queues))) {
+    const StblSample *s = &g_array_index (q->samples, StblSample, q->next++);
+    if (previous && s->source_offset < previous->source_offset + previous->info.size) {
+      recording_fail (rec, "samples of tracks %u and %u overlap at %" G_GUINT64_FORMAT, previous_queue->track->id,
+                      q->track->id, s->source_offset);
+      g_array_set_size (st->queues, 0);
       return FALSE;
     }
+    previous = s;
+    previous_queue = q;
+  }
+  for (guint i = 0; i < st->queues->len; i++)
+    g_array_index (st->queues, Mp4Queue, i).next = 0;
   return TRUE;
 }
 
-/* Appends the queued samples whose bytes are on disk.  They are in source
- * order and do not overlap, so their ends increase: those on disk are a
- * prefix of the queue, found by bisection. */
+/* Appends, in source order, the queued samples whose bytes are on disk.
+ * Samples do not overlap, so their ends increase in source order: the first
+ * one not on disk ends the run. */
 static void
-flush_pending (Mp4State *st, Recording *rec, const Source *src)
+flush_queues (Mp4State *st, Recording *rec, const Source *src)
 {
-  const Mp4Sample *s = (const Mp4Sample *) st->pending->data;
-  guint lo = st->pending_done, hi = st->pending->len;
-  while (lo < hi) {
-    guint mid = lo + (hi - lo) / 2;
-    if (s[mid].source_offset <= src->size && s[mid].info.size <= src->size - s[mid].source_offset)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo == st->pending_done)
+  Mp4Queue *q = next_queue (st->queues);
+  if (!q)
     return;
   recording_begin_append (rec);
-  guint i = st->pending_done;
-  while (i < lo && recording_append_sample (rec, s[i].track, s[i].source_offset, &s[i].info))
-    i++;
-  recording_end_append (rec);
-  st->pending_done = i;
-  if (i == st->pending->len) {
-    g_array_set_size (st->pending, 0);
-    st->pending_done = 0;
+  for (; q; q = next_queue (st->queues)) {
+    const StblSample *s = &g_array_index (q->samples, StblSample, q->next);
+    if (s->source_offset > src->size || s->info.size > src->size - s->source_offset ||
+        !recording_append_sample (rec, q->track, s->source_offset, &s->info))
+      break;
+    q->next++;
   }
+  recording_end_append (rec);
+  if (!q)
+    g_array_set_size (st->queues, 0);   /* every sample is in: the tables go */
 }
 
 static gboolean
@@ -446,7 +458,7 @@ mp4_feed (gpointer data, Recording *rec, const Source *src)
 {
   Mp4State *st = data;
   if (st->indexed) {
-    if (st->pending->len == 0 && src->size > st->indexed_size) {
+    if (st->queues->len == 0 && src->size > st->indexed_size) {
       /* Finished files do not change; hybrid and finalised recordings are
        * not followed (yet).  A fast-start pass (FFmpeg's +faststart) moves
        * the payload over the old moov as the file grows: the samples shown
@@ -488,8 +500,8 @@ mp4_feed (gpointer data, Recording *rec, const Source *src)
     if (!parse_moov (st, rec, moov, st->pos + h.size))
       return FALSE;
   }
-  flush_pending (st, rec, src);
-  if (st->pending->len == 0 && st->indexed_size == 0)
+  flush_queues (st, rec, src);
+  if (st->queues->len == 0 && st->indexed_size == 0)
     st->indexed_size = src->size;   /* every sample is in */
   return !rec->failed;
 }
