@@ -496,11 +496,11 @@ process_audio (TsState *st, Recording *rec, TsStream *s)
         dts = t;
       } else if (t - s->next_dts <= tol && s->next_dts - t <= tol) {
         dts = s->next_dts;
-      } else if (t < s->next_dts || t - s->next_dts > rescale (TS_MAX_GAP, s->sample_rate, 90000)) {
+      } else if (t <= s->last_dts || t - s->next_dts > rescale (TS_MAX_GAP, s->sample_rate, 90000)) {
         s->offset90 += rescale (s->next_dts - t, 90000, s->sample_rate);
         dts = s->next_dts;
       } else {
-        dts = t;
+        dts = t;   /* a gap, or an overlap that shortens the frame before (an Opus start trim) */
       }
     } else if (s->timed) {
       dts = s->next_dts;
@@ -521,8 +521,10 @@ process_audio (TsState *st, Recording *rec, TsStream *s)
 static void
 pes_complete (TsState *st, Recording *rec, TsStream *s)
 {
-  /* A bounded video PES ends its access unit. */
-  if (s->kind == TS_KIND_VIDEO && s->au_open && s->au_has_slice) {
+  /* A bounded H.264 PES ends its access unit.  HEVC's waits for the next
+   * start code: FFmpeg's parser gives it the leading zero of a 4-byte start
+   * code after it (process_video). */
+  if (s->kind == TS_KIND_VIDEO && s->au_open && s->au_has_slice && (s->video == TS_VIDEO_H264 || !s->bounded)) {
     process_video (st, rec, s);
     if (s->au_open && es_end (s) > s->au_start) {
       emit_access_unit (st, rec, s, s->au_start, es_end (s));

@@ -5,8 +5,9 @@
 # TS waits for the next one (a TS has no end marker), so the virtual file holds every packet of
 # the remux but that one.  Recorded by FFmpeg (H.264 with B-frames + AAC, HEVC + AC-3, MP2, two
 # audio tracks with languages, M2TS, timestamps past the 33-bit wrap) and GStreamer's mpegtsmux
-# (H.264 + AAC, m2ts-mode); copies cut mid-packet, one with a packet dropped and one with 77
-# garbage bytes inserted; a file growing in 32 KiB steps.
+# (H.264 + AAC, HEVC + Opus, m2ts-mode); E-AC-3 and Opus by FFmpeg; two recordings joined
+# as HLS segments are; copies cut mid-packet, one with a packet dropped and one with 77 garbage
+# bytes inserted; a file growing in 32 KiB steps.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
 require_tool gst-launch-1.0
@@ -30,13 +31,18 @@ rec m2ts-x264-aac.m2ts ff $(lavfi_av 320x240 25 48000) -t 3 -c:v libx264 -bf 2 -
   -mpegts_m2ts_mode 1 "$W/m2ts-x264-aac.m2ts"
 # 95443.7 s is 2^33 ticks of 90 kHz: the timestamps wrap 1.5 s into the recording.
 rec wrap.ts ff $(lavfi_av 320x240 25 48000) -t 4 -c:v libx264 -bf 2 -c:a aac -output_ts_offset 95441 "$W/wrap.ts"
+rec x264-eac3.ts ff $(lavfi_av 320x240 25 48000) -t 3 -c:v libx264 -bf 2 -c:a eac3 "$W/x264-eac3.ts"
+rec x264-opus.ts ff $(lavfi_av 320x240 25 48000) -t 3 -c:v libx264 -bf 2 -c:a libopus "$W/x264-opus.ts"
+rec gst-hevc-opus.ts to 120 gst-launch-1.0 -q -e videotestsrc num-buffers=75 ! x265enc ! h265parse ! queue ! \
+  mpegtsmux name=m ! filesink location="$W/gst-hevc-opus.ts" audiotestsrc num-buffers=120 ! audioconvert ! \
+  opusenc ! queue ! m.
 rec gst-x264-aac.ts to 120 gst-launch-1.0 -q -e videotestsrc num-buffers=100 ! x264enc ! h264parse ! queue ! \
   mpegtsmux name=m ! filesink location="$W/gst-x264-aac.ts" audiotestsrc num-buffers=150 ! audioconvert ! \
   avenc_aac ! aacparse ! queue ! m.
 rec gst-m2ts.m2ts to 120 gst-launch-1.0 -q -e videotestsrc num-buffers=100 ! x264enc ! h264parse ! queue ! \
   mpegtsmux m2ts-mode=true name=m ! filesink location="$W/gst-m2ts.m2ts" audiotestsrc num-buffers=150 ! \
   audioconvert ! avenc_aac ! aacparse ! queue ! m.
-((${#NAMES[@]} >= 6)) || bail_out "cannot record test files (${NAMES[*]})"
+((${#NAMES[@]} >= 9)) || bail_out "cannot record test files (${NAMES[*]})"
 for n in "${NAMES[@]}"; do
   cp "$W/$n" "$SRC/$n"
   ff -i "$W/$n" -map 0 -c copy -movflags +faststart "$W/$n.ref.mp4" || bail_out "FFmpeg cannot remux $n"
@@ -49,6 +55,10 @@ for i in 1 3 5 7; do
   head -c $((SIZE * i / 8 + 100)) "$W/x264-aac.ts" >"$SRC/cut$i.ts"
   CUTS+=("cut$i.ts")
 done
+# Two recordings joined as an HLS recorder joins segments: timestamps jump back, counters break.
+cat "$W/x264-aac.ts" "$W/x264-aac.ts" >"$W/joined.ts"
+cp "$W/joined.ts" "$SRC/joined.ts"
+ff -i "$W/joined.ts" -map 0 -c copy -movflags +faststart "$W/joined.ts.ref.mp4" 2>/dev/null
 python3 - "$W/x264-aac.ts" "$SRC/dropped.ts" "$SRC/garbage.ts" <<'PY'
 import sys
 d = open(sys.argv[1], 'rb').read()
@@ -57,7 +67,7 @@ open(sys.argv[2], 'wb').write(d[:mid] + d[mid + 188:])
 open(sys.argv[3], 'wb').write(d[:mid + 50] + bytes((i * 37 + 11) & 0xff for i in range(77)) + d[mid + 50:])
 PY
 
-plan $((${#NAMES[@]} * 6 + ${#CUTS[@]} * 2 + 11))
+plan $((${#NAMES[@]} * 6 + ${#CUTS[@]} * 2 + 15))
 
 check "mount" mount_fs "$SRC" "$MNT" || bail_out "cannot mount"
 virtual() { echo "$MNT/${1%.*}.mp4"; }
@@ -171,6 +181,28 @@ for c in dropped.ts garbage.ts; do
   check "$c: a fast-start MP4 that ffprobe reads without error" structure_ok "$v"
   check "$c: the recording's packets but the few the damage touches" subsequence "$v" "$W/x264-aac.ts.ref.mp4" 3
 done
+# forward_only FILE: per stream, decode times strictly increase and presentation times never
+# repeat (a join carried as a gap, never as time going back).
+forward_only() {
+  to 60 ffprobe -v error -show_entries packet=stream_index,pts,dts -of csv=p=0 "$1" | python3 -c '
+import sys
+last, seen, bad = {}, {}, []
+for line in sys.stdin:
+    i, pts, dts = line.strip().split(",")[:3]
+    pts, dts = int(pts), int(dts)
+    if i in last and dts <= last[i]: bad.append("stream %s: dts %d after %d" % (i, dts, last[i]))
+    if pts in seen.setdefault(i, set()): bad.append("stream %s: pts %d twice" % (i, pts))
+    last[i] = dts; seen[i].add(pts)
+print("; ".join(bad[:5]) if bad else "decode times increase, presentation times are distinct")
+sys.exit(1 if bad else 0)'
+}
+v=$(virtual joined.ts)
+check "joined.ts: a valid fast-start MP4 that decodes without error" check_mp4 "$v"
+check "joined.ts: time never goes back at the join" forward_only "$v"
+check "joined.ts: every frame of FFmpeg's remux but the held-back last (data, keyframes)" \
+  subsequence "$v" "$W/joined.ts.ref.mp4" 1
+check "joined.ts: the join is noted in user.livemp4.error" \
+  eval "xattr '$v' user.livemp4.error | grep -q 'segment join'"
 check "garbage.ts: the skipped bytes are noted in user.livemp4.error" \
   eval "xattr '$(virtual garbage.ts)' user.livemp4.error | grep -q 'no packets were skipped'"
 
