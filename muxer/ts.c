@@ -71,7 +71,14 @@ section_collect (TsSection *sec, const TsHeader *h, const guint8 *payload)
     return FALSE;
   sec->active = FALSE;
   sec->len = total;
-  return total >= 12 && ts_crc32 (sec->buf, total) == 0;
+  /* Tables repeat every few packets: an unchanged one is not parsed again. */
+  if (total == sec->last_len && memcmp (sec->buf, sec->last, total) == 0)
+    return FALSE;
+  if (total < 12 || ts_crc32 (sec->buf, total) != 0)
+    return FALSE;
+  memcpy (sec->last, sec->buf, total);
+  sec->last_len = total;
+  return TRUE;
 }
 
 static void
@@ -325,6 +332,7 @@ ts_feed (gpointer data, Recording *rec, const Source *src)
   }
   TsReader r;
   ts_reader_init (&r, src, READ_WINDOW);
+  r.back = 2 * 204 + TS_PACKET;   /* indexing reads forward */
   guint stride = st->format.stride;
   while (!rec->failed) {
     guint64 at;
@@ -403,7 +411,7 @@ packet_of (TsState *st, guint64 offset)
 
 /* Produces sample i of s (size bytes) into dest. */
 static gboolean
-produce_sample (TsState *st, const Source *src, TsStream *s, guint32 i, guint8 *dest, gsize size)
+produce_sample (TsState *st, TsReader *reader, TsStream *s, guint32 i, guint8 *dest, gsize size)
 {
   const guint8 *l = s->locators->data + (gsize) i * TS_LOCATOR_BYTES;
   guint64 offset = (guint64) l[0] << 32 | (guint64) l[1] << 24 | (guint64) l[2] << 16 | (guint64) l[3] << 8 | l[4];
@@ -411,10 +419,8 @@ produce_sample (TsState *st, const Source *src, TsStream *s, guint32 i, guint8 *
   if (offset - packet >= TS_PACKET)
     return FALSE;   /* never expected: the locator names an ES byte */
   TsEsWalk w;
-  ts_es_walk_init (&w, src, st->format.stride, s->pid, packet, (guint) (offset - packet));
-  gboolean ok = s->kind == TS_KIND_VIDEO ? ts_annexb_convert (&w, dest, size) : ts_es_walk_read (&w, dest, size);
-  ts_es_walk_clear (&w);
-  return ok;
+  ts_es_walk_init (&w, reader, st->format.stride, s->pid, packet, (guint) (offset - packet));
+  return s->kind == TS_KIND_VIDEO ? ts_annexb_convert (&w, dest, size) : ts_es_walk_read (&w, dest, size);
 }
 
 /* The sample whose bytes hold payload offset: the chunk that starts last at
@@ -474,24 +480,35 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
   guint32 i = 0, end = 0;
   guint64 pos = 0;
   (void) rec;
-  while (len > 0) {
+  /* About the source span of len produced bytes (packet headers, other
+   * PIDs between), and room to step back. */
+  TsReader reader;
+  ts_reader_init (&reader, src, MIN (READ_WINDOW * 4, len + len / 2 + (64u << 10)));
+  gboolean ok = TRUE;
+  while (ok && len > 0) {
     if (!s || i >= end) {
-      if (!find_sample (st, offset, &s, &i, &end, &pos))
-        return FALSE;
+      if (!find_sample (st, offset, &s, &i, &end, &pos)) {
+        ok = FALSE;
+        break;
+      }
     }
     guint64 size = ((const guint32 *) s->track->table.sizes->data)[i];
     gsize skip = (gsize) (offset - pos), n = (gsize) MIN ((guint64) len, size - skip);
     if (skip == 0 && n == size) {
-      if (!produce_sample (st, src, s, i, dest, n))
-        return FALSE;
+      if (!produce_sample (st, &reader, s, i, dest, n)) {
+        ok = FALSE;
+        break;
+      }
     } else {
       if (scratch_len < size) {
         g_free (scratch);
         scratch = g_malloc (size);
         scratch_len = size;
       }
-      if (!produce_sample (st, src, s, i, scratch, size))
-        return FALSE;
+      if (!produce_sample (st, &reader, s, i, scratch, size)) {
+        ok = FALSE;
+        break;
+      }
       memcpy (dest, scratch + skip, n);
     }
     dest += n;
@@ -500,7 +517,8 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
     pos += size;
     i++;
   }
-  return TRUE;
+  ts_reader_clear (&reader);
+  return ok;
 }
 
 const IndexerClass ts_indexer = {

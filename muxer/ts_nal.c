@@ -24,15 +24,20 @@ ts_annexb_nals (const guint8 *p, gsize n, GArray *nals)
   guint64 size = 0;
   gsize start = i + 1;
   while (start < n) {
-    zeros = 0;
-    gsize j = start, end = n, next = n;
-    for (; j < n; j++) {
-      if (p[j] == 1 && zeros >= 2) {
-        end = j - 2 - (zeros >= 3 ? 1 : 0);
+    /* The next "00 00 01" at or after start (memchr for the 01). */
+    gsize end = n, next = n;
+    for (gsize j = start + 2; j < n;) {
+      const guint8 *one = memchr (p + j, 1, n - j);
+      if (!one)
+        break;
+      j = (gsize) (one - p);
+      if (p[j - 1] == 0 && p[j - 2] == 0) {
+        /* One zero before the pattern, if it is the NAL unit's, is not. */
+        end = j - 2 - (j - 3 >= start && j >= 3 && p[j - 3] == 0 ? 1 : 0);
         next = j + 1;
         break;
       }
-      zeros = p[j] == 0 ? zeros + 1 : 0;
+      j++;
     }
     if (nals)
       g_array_append_val (nals, ((TsNal) { start, end - start }));

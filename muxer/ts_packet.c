@@ -13,6 +13,7 @@ ts_reader_init (TsReader *r, const Source *src, gsize window)
   r->buf = g_malloc (window);
   r->start = 0;
   r->len = 0;
+  r->back = window / 4;
 }
 
 void
@@ -29,14 +30,16 @@ ts_reader_get (TsReader *r, guint64 offset, gsize n)
     return NULL;
   if (offset >= r->start && offset + n <= r->start + r->len)
     return r->buf + (offset - r->start);
-  gsize want = (gsize) MIN ((guint64) r->cap, r->src->size - offset);
-  if (!source_read (r->src, offset, r->buf, want)) {
+  guint64 back = MIN (offset, (guint64) MIN (r->back, r->cap - n));
+  guint64 start = offset - back;
+  gsize want = (gsize) MIN ((guint64) r->cap, r->src->size - start);
+  if (!source_read (r->src, start, r->buf, want)) {
     r->len = 0;
     return NULL;
   }
-  r->start = offset;
+  r->start = start;
   r->len = want;
-  return r->buf;
+  return r->buf + back;
 }
 
 /* ---- packets ---------------------------------------------------------------- */
@@ -212,24 +215,16 @@ ts_pes_header_feed (TsPesHeader *h, const guint8 *p, gsize n)
 
 /* ---- the ES walk --------------------------------------------------------------- */
 
-#define WALK_WINDOW (256u * 1024)
-
 void
-ts_es_walk_init (TsEsWalk *w, const Source *src, guint stride, guint16 pid, guint64 packet, guint in_packet)
+ts_es_walk_init (TsEsWalk *w, TsReader *reader, guint stride, guint16 pid, guint64 packet, guint in_packet)
 {
   memset (w, 0, sizeof *w);
-  ts_reader_init (&w->reader, src, WALK_WINDOW);
+  w->reader = reader;
   w->stride = stride;
   w->pid = pid;
   w->packet = packet;
   w->pos = in_packet;
   w->end = 0;   /* set when the first packet is read */
-}
-
-void
-ts_es_walk_clear (TsEsWalk *w)
-{
-  ts_reader_clear (&w->reader);
 }
 
 /* Moves to the next packet of the PID that carries payload, by the rules the
@@ -241,10 +236,10 @@ walk_advance (TsEsWalk *w)
   for (guint guard = 0; guard < (1u << 24); guard++) {
     guint64 at;
     gboolean skipped;
-    if (ts_next_packet (&w->reader, w->stride, expected, &at, &skipped) != TS_NEXT_OK)
+    if (ts_next_packet (w->reader, w->stride, expected, &at, &skipped) != TS_NEXT_OK)
       return FALSE;
     expected = at + w->stride;
-    const guint8 *p = ts_reader_get (&w->reader, at, TS_PACKET);
+    const guint8 *p = ts_reader_get (w->reader, at, TS_PACKET);
     TsHeader h;
     if (!p || !ts_header_parse (p, &h) || h.tei || h.pid != w->pid || !h.has_payload)
       continue;
@@ -267,7 +262,7 @@ ts_es_walk_next (TsEsWalk *w, gsize max, const guint8 **out)
 {
   for (;;) {
     if (!w->started) {
-      const guint8 *p = ts_reader_get (&w->reader, w->packet, TS_PACKET);
+      const guint8 *p = ts_reader_get (w->reader, w->packet, TS_PACKET);
       TsHeader h;
       if (!p || !ts_header_parse (p, &h) || !h.has_payload || w->pos < h.payload_start)
         return 0;
@@ -276,7 +271,7 @@ ts_es_walk_next (TsEsWalk *w, gsize max, const guint8 **out)
       w->started = TRUE;
     }
     if (w->pos < w->end) {
-      const guint8 *p = ts_reader_get (&w->reader, w->packet, TS_PACKET);
+      const guint8 *p = ts_reader_get (w->reader, w->packet, TS_PACKET);
       if (!p)
         return 0;
       if (w->in_header) {

@@ -29,11 +29,15 @@ typedef struct {
   gsize cap;
   guint64 start;        /* source offset of buf[0] */
   gsize len;
+  gsize back;           /* bytes before a missed offset a refill starts at */
 } TsReader;
 
 void ts_reader_init (TsReader *r, const Source *src, gsize window);
 void ts_reader_clear (TsReader *r);
-/* Points at n bytes at offset, or NULL when they are not (yet) in the source. */
+/* Points at n bytes at offset, or NULL when they are not (yet) in the source.
+ * A miss refills the window from r->back bytes before offset (a quarter of
+ * the window unless changed), so a walk that steps back a little (samples
+ * laid out in the order they complete) does not read again. */
 const guint8 *ts_reader_get (TsReader *r, guint64 offset, gsize n);
 
 typedef struct {
@@ -86,9 +90,10 @@ void ts_pes_header_reset (TsPesHeader *h);
  * elementary stream data once h->done). */
 gsize ts_pes_header_feed (TsPesHeader *h, const guint8 *p, gsize n);
 
-/* Walks one PID's elementary stream from a recorded position. */
+/* Walks one PID's elementary stream from a recorded position, through a
+ * reader it borrows (one window serves the many samples of a read). */
 typedef struct {
-  TsReader reader;
+  TsReader *reader;
   guint stride;
   guint16 pid;
   guint64 packet;            /* current packet */
@@ -100,8 +105,7 @@ typedef struct {
   gboolean started;
 } TsEsWalk;
 
-void ts_es_walk_init (TsEsWalk *w, const Source *src, guint stride, guint16 pid, guint64 packet, guint in_packet);
-void ts_es_walk_clear (TsEsWalk *w);
+void ts_es_walk_init (TsEsWalk *w, TsReader *reader, guint stride, guint16 pid, guint64 packet, guint in_packet);
 /* Points *out at the next run of elementary stream bytes (at most max);
  * returns its length, 0 when the source ends or is unreadable. */
 gsize ts_es_walk_next (TsEsWalk *w, gsize max, const guint8 **out);

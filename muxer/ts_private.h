@@ -110,6 +110,8 @@ typedef struct {
   guint8 buf[4096];
   guint len;
   gboolean active;
+  guint8 last[4096];      /* the last section parsed */
+  guint last_len;
 } TsSection;
 
 typedef struct {

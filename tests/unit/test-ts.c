@@ -249,12 +249,14 @@ test_annexb_sizes (void)
     for (gsize off = 0; off < in->len; off += 3)
       mux_packet (&m, 0x100, FALSE, in->data + off, MIN (3, in->len - off), TRUE);
     Source src = source_from_memory (m.out->data, m.out->len);
+    TsReader r;
+    ts_reader_init (&r, &src, 4096);
     TsEsWalk w;
-    ts_es_walk_init (&w, &src, 188, 0x100, 0, 188 - MIN (3, in->len));
+    ts_es_walk_init (&w, &r, 188, 0x100, 0, 188 - MIN (3, in->len));
     g_autofree guint8 *out = g_malloc0 (want->len + 1);
     g_assert_true (ts_annexb_convert (&w, out, want->len));
     g_assert_cmpmem (out, want->len, want->data, want->len);
-    ts_es_walk_clear (&w);
+    ts_reader_clear (&r);
     g_byte_array_unref (m.out);
     g_byte_array_unref (in);
     g_byte_array_unref (want);
