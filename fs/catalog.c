@@ -94,13 +94,13 @@ same_time (const struct timespec *a, const struct timespec *b)
  * directory are forgotten with it.  Called with fs.lock held. */
 static const IndexerClass *
 classify (DirMap *map, DirMap *old, const char *name, const char *path, const struct stat *st,
-          gboolean *undecided)
+          gboolean *undecided, gboolean *unreadable)
 {
-  ProbeMemo *memo = old ? g_hash_table_lookup (old->probes, name) : NULL;
-  if (memo) {
-    g_hash_table_steal (old->probes, name);
-    g_hash_table_replace (map->probes, g_strdup (name), memo);
-  }
+  *unreadable = FALSE;
+  ProbeMemo *memo = NULL;
+  gpointer key;
+  if (old && g_hash_table_steal_extended (old->probes, name, &key, (gpointer *) &memo))
+    g_hash_table_replace (map->probes, key, memo);
   if (memo && memo->ino == st->st_ino && memo->indexer && !memo->undecided && st->st_size >= memo->size) {
     memo->size = st->st_size;
     *undecided = FALSE;
@@ -112,11 +112,19 @@ classify (DirMap *map, DirMap *old, const char *name, const char *path, const st
   }
   const IndexerClass *indexer = NULL;
   gboolean need_more = FALSE;
+  guint errors = source_io_errors ();
   int fd = openat (fs.root_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd >= 0) {
     Source src = { .fd = fd, .size = (guint64) st->st_size };
     indexer = recording_detect (&src, &need_more);
     close (fd);
+  }
+  if (!indexer && source_io_errors () != errors) {
+    /* Not decided, and not remembered: looked at again on the next listing. */
+    g_hash_table_remove (map->probes, name);
+    *undecided = TRUE;
+    *unreadable = TRUE;
+    return NULL;
   }
   memo = g_new0 (ProbeMemo, 1);
   *memo = (ProbeMemo) { st->st_ino, st->st_size, st->st_mtim, indexer, need_more };
@@ -211,10 +219,12 @@ dir_map_build (const char *dir, DirMap *old, int *err)
     } else if (S_ISLNK (st.st_mode)) {
       item->type = DT_LNK;
     } else if (S_ISREG (st.st_mode)) {
-      gboolean undecided;
-      const IndexerClass *indexer = classify (map, old, name, path, &st, &undecided);
+      gboolean undecided, unreadable;
+      const IndexerClass *indexer = classify (map, old, name, path, &st, &undecided, &unreadable);
       map->undecided |= undecided;
       item->type = DT_REG;
+      if (unreadable)
+        item->role = SOURCE_UNREADABLE;
       if (indexer) {
         item->role = SOURCE_RECORDING;
         if (strcmp (indexer->name, "fmp4") != 0 && !has_mp4_suffix (name)) {

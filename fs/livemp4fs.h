@@ -122,6 +122,7 @@ typedef enum {
   SOURCE_PLAIN,             /* mirrored as it is */
   SOURCE_RECORDING,         /* shown as a fast-start MP4 */
   SOURCE_HIDDEN,            /* a Matroska original shown under another name */
+  SOURCE_UNREADABLE,        /* its content could not be read (EIO) to tell: lookups fail with EIO */
 } SourceRole;
 
 typedef struct {

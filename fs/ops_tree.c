@@ -38,8 +38,10 @@ ops_fill_entry (struct fuse_entry_param *e, Node *node)
      * names of a hard-linked recording are not invalidated: cache them only
      * as long as a mirror. */
     gboolean linked = node->entry->seen.st_nlink > 1;
+    /* A read error is tried again on the next access: it must reach us. */
+    gboolean io_failed = recording_io_failed (node->entry->rec);
     g_mutex_unlock (&node->entry->lock);
-    e->entry_timeout = live ? 0.0 : linked ? MIRROR_TIMEOUT : SETTLED_TIMEOUT;
+    e->entry_timeout = live || io_failed ? 0.0 : linked ? MIRROR_TIMEOUT : SETTLED_TIMEOUT;
   } else {
     e->attr_timeout = MIRROR_TIMEOUT;
     e->entry_timeout = MIRROR_TIMEOUT;
@@ -58,6 +60,10 @@ op_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
   g_autoptr (DirItem) item = catalog_resolve (dir->path, name, &err);
   if (!item) {
     fuse_reply_err (req, err);
+    return;
+  }
+  if (item->role == SOURCE_UNREADABLE) {
+    fuse_reply_err (req, EIO);   /* never shown as a plain file it may not be */
     return;
   }
   g_autofree char *path = path_join (dir->path, item->source_name);

@@ -26,21 +26,27 @@ source_fault_set_every (SourceFault fault, guint64 every)
   g_atomic_int_set (&fault_kind, fault);
 }
 
+/* eio-while:PATH: every read fails with EIO while PATH exists. */
+static char *eio_flag;
+
 /* LIVEMP4_SOURCE_FAULTS=short or eintr: every second read of the process is
  * short or interrupted, which source_read must make invisible (make check
- * runs the unit tests so). */
+ * runs the unit tests so); eio-while:PATH: every read fails with EIO while
+ * the file PATH exists (tests/integration/65-read-errors.t). */
 __attribute__ ((constructor)) static void
 fault_from_environment (void)
 {
   const char *v = g_getenv ("LIVEMP4_SOURCE_FAULTS");
   if (!v || !*v)
     return;
-  if (g_strcmp0 (v, "short") == 0)
+  if (g_str_has_prefix (v, "eio-while:"))
+    eio_flag = g_strdup (v + strlen ("eio-while:"));
+  else if (g_strcmp0 (v, "short") == 0)
     source_fault_set_every (SOURCE_FAULT_SHORT, 2);
   else if (g_strcmp0 (v, "eintr") == 0)
     source_fault_set_every (SOURCE_FAULT_EINTR, 2);
   else
-    g_error ("LIVEMP4_SOURCE_FAULTS=%s: short or eintr", v);
+    g_error ("LIVEMP4_SOURCE_FAULTS=%s: short, eintr or eio-while:PATH", v);
 }
 
 void
@@ -71,6 +77,8 @@ source_fault_injected (void)
 static SourceFault
 next_fault (void)
 {
+  if (G_UNLIKELY (eio_flag) && access (eio_flag, F_OK) == 0)
+    return SOURCE_FAULT_EIO;
   SourceFault kind = g_atomic_int_get (&fault_kind);
   if (kind == SOURCE_FAULT_NONE)
     return SOURCE_FAULT_NONE;

@@ -57,7 +57,9 @@ typedef enum {
 void source_fault_set (SourceFault fault, guint64 nth, gboolean persistent);
 /* Every every-th primitive read from now has fault (short reads and EINTR
  * only: source_read absorbs them).  The environment variable
- * LIVEMP4_SOURCE_FAULTS=short or =eintr sets this, every 2, at start. */
+ * LIVEMP4_SOURCE_FAULTS=short or =eintr sets this, every 2, at start;
+ * LIVEMP4_SOURCE_FAULTS=eio-while:PATH fails every read with EIO while the
+ * file PATH exists (a disk that fails for a while, in a whole daemon). */
 void source_fault_set_every (SourceFault fault, guint64 every);
 /* Primitive reads since source_fault_set, and whether the fault was injected. */
 guint64 source_fault_reads (void);
