@@ -468,6 +468,19 @@ build (Layout_ layout, MbTrack t[2], gboolean co64)
   return byte_writer_free_to_bytes (&w);
 }
 
+/* A copy of the default tracks' file in layout, with spare zero bytes after
+ * it (room to grow); *len is the file's own length. */
+static guint8 *
+file_copy (Layout_ layout, MbTrack t[2], gsize spare, gsize *len)
+{
+  mb_tracks (t);
+  g_autoptr (GBytes) file = build (layout, t, FALSE);
+  const guint8 *d = g_bytes_get_data (file, len);
+  guint8 *copy = g_malloc0 (*len + spare);
+  memcpy (copy, d, *len);
+  return copy;
+}
+
 static void
 check_layout (Layout_ layout, gboolean co64)
 {
@@ -516,10 +529,8 @@ static void
 test_moov_first_growing (void)
 {
   MbTrack t[2];
-  mb_tracks (t);
-  g_autoptr (GBytes) file = build (LAYOUT_MOOV_FIRST_SIZE0, t, FALSE);
   gsize len;
-  const guint8 *d = g_bytes_get_data (file, &len);
+  g_autofree guint8 *d = file_copy (LAYOUT_MOOV_FIRST_SIZE0, t, 0, &len);
   g_autoptr (Recording) rec = recording_new (&mp4_indexer, "growing");
   guint64 last = 0;
   for (gsize n = 0; n <= len; n++) {
@@ -542,12 +553,8 @@ static void
 test_growth_after_moov_is_noted (void)
 {
   MbTrack t[2];
-  mb_tracks (t);
-  g_autoptr (GBytes) file = build (LAYOUT_ONE_MDAT, t, FALSE);
   gsize len;
-  const guint8 *d = g_bytes_get_data (file, &len);
-  g_autofree guint8 *longer = g_malloc0 (len + 100);
-  memcpy (longer, d, len);
+  g_autofree guint8 *longer = file_copy (LAYOUT_ONE_MDAT, t, 100, &len);
   g_autoptr (Recording) rec = index_bytes (longer, len);
   guint64 samples = rec->total_samples, generation = rec->generation;
   Source src = source_from_memory (longer, len + 100);
@@ -565,12 +572,8 @@ static void
 test_rewrite_in_place_fails (void)
 {
   MbTrack t[2];
-  mb_tracks (t);
-  g_autoptr (GBytes) file = build (LAYOUT_ONE_MDAT, t, FALSE);
   gsize len;
-  const guint8 *d = g_bytes_get_data (file, &len);
-  g_autofree guint8 *copy = g_malloc0 (len + 100);
-  memcpy (copy, d, len);
+  g_autofree guint8 *copy = file_copy (LAYOUT_ONE_MDAT, t, 100, &len);
   g_autoptr (Recording) rec = index_bytes (copy, len);
   g_assert_false (rec->failed);
   guint8 *moov = memmem (copy, len, "moov", 4);
@@ -587,11 +590,8 @@ static void
 test_moov_size_0_waits (void)
 {
   MbTrack t[2];
-  mb_tracks (t);
-  g_autoptr (GBytes) file = build (LAYOUT_ONE_MDAT, t, FALSE);
   gsize len;
-  const guint8 *d = g_bytes_get_data (file, &len);
-  g_autofree guint8 *copy = g_memdup2 (d, len);
+  g_autofree guint8 *copy = file_copy (LAYOUT_ONE_MDAT, t, 0, &len);
   guint8 *moov = memmem (copy, len, "moov", 4);
   guint8 size[4];
   memcpy (size, moov - 4, 4);
@@ -634,10 +634,8 @@ static void
 test_edit_list_and_signed_ctts (void)
 {
   MbTrack t[2];
-  mb_tracks (t);
-  g_autoptr (GBytes) file = build (LAYOUT_ONE_MDAT, t, FALSE);
   gsize len;
-  const guint8 *d = g_bytes_get_data (file, &len);
+  g_autofree guint8 *d = file_copy (LAYOUT_ONE_MDAT, t, 0, &len);
   g_autoptr (Recording) rec = index_bytes (d, len);
   g_assert_false (rec->failed);
   Track *v = rec_track (rec, 1), *a = rec_track (rec, 2);
