@@ -46,6 +46,8 @@ typedef enum {
 
 typedef struct Entry Entry;
 
+/* An inode.  Owned by nodes.c: nlookup under fs.lock; everything else is
+ * fixed from creation until the kernel forgets it (wd: watch.c, fs.lock). */
 typedef struct {
   fuse_ino_t ino;
   guint64 nlookup;
@@ -60,14 +62,16 @@ typedef struct {
   Entry *entry;
 } Node;
 
-/* A recording in the source tree: its index and its current snapshot. */
+/* A recording in the source tree: its index and its current snapshot.
+ * Owned by catalog.c.  lock guards rec, seen, layout and logged_state; path,
+ * key and fd are fixed; node is under fs.lock; ref is atomic. */
 struct Entry {
   gint ref;
   GMutex lock;
   char *path;
   char *key;                 /* in fs.entries: "dev:ino" of the source */
   SourceFd *fd;
-  Recording *rec;
+  Recording *rec;            /* replaced after a read error (catalog.c) */
   struct stat seen;          /* the source as last indexed */
   Layout *layout;            /* current snapshot */
   Node *node;                /* its node while the kernel knows it */
