@@ -438,7 +438,8 @@ descriptor (ByteWriter *w, guint8 tag, guint32 size)
 /* 'esds' (14496-14 5.6): an ES_Descriptor whose DecoderConfigDescriptor
  * carries the objectTypeIndication and, if any, the DecoderSpecificInfo. */
 static void
-write_esds (ByteWriter *w, guint16 es_id, guint8 object_type, const guint8 *dsi, gsize dsi_len)
+write_esds_of (ByteWriter *w, guint16 es_id, guint8 object_type, guint8 stream_type, const guint8 *dsi,
+               gsize dsi_len)
 {
   gsize esds = box_begin_full (w, FOURCC ('e', 's', 'd', 's'), 0, 0);
   guint32 dsi_size = dsi_len ? 5 + (guint32) dsi_len : 0;
@@ -448,7 +449,7 @@ write_esds (ByteWriter *w, guint16 es_id, guint8 object_type, const guint8 *dsi,
   byte_writer_u8 (w, 0);                         /* no dependence, URL or OCR stream */
   descriptor (w, 0x04, 13 + dsi_size);           /* DecoderConfigDescriptor */
   byte_writer_u8 (w, object_type);
-  byte_writer_u8 (w, 0x05 << 2 | 1);             /* streamType audio, reserved 1 */
+  byte_writer_u8 (w, (guint8) (stream_type << 2 | 1));   /* streamType (4 visual, 5 audio), reserved 1 */
   byte_writer_u24 (w, 0);                        /* bufferSizeDB */
   byte_writer_u32 (w, 0);                        /* maxBitrate */
   byte_writer_u32 (w, 0);                        /* avgBitrate */
@@ -459,6 +460,12 @@ write_esds (ByteWriter *w, guint16 es_id, guint8 object_type, const guint8 *dsi,
   descriptor (w, 0x06, 1);                       /* SLConfigDescriptor */
   byte_writer_u8 (w, 0x02);                      /* predefined: MP4 */
   box_end (w, esds);
+}
+
+static void
+write_esds (ByteWriter *w, guint16 es_id, guint8 object_type, const guint8 *dsi, gsize dsi_len)
+{
+  write_esds_of (w, es_id, object_type, 0x05, dsi, dsi_len);
 }
 
 gboolean
@@ -623,6 +630,20 @@ codecs_write_ac3 (ByteWriter *w, const Ac3Info *info)
   bits_put (&b, 5, 0);
   gsize box = audio_entry_begin (w, FOURCC ('a', 'c', '-', '3'), (guint16) info->channels, 16, info->sample_rate);
   config_box (w, FOURCC ('d', 'a', 'c', '3'), dac3, 3);
+  box_end (w, box);
+  return TRUE;
+}
+
+/* ---- MPEG-2 video ------------------------------------------------------------ */
+
+gboolean
+codecs_write_mp4v (ByteWriter *w, guint16 es_id, guint8 object_type, guint16 width, guint16 height,
+                   const guint8 *dsi, gsize dsi_len)
+{
+  if (width == 0 || height == 0)
+    return FALSE;
+  gsize box = visual_entry_begin (w, FOURCC ('m', 'p', '4', 'v'), width, height);
+  write_esds_of (w, es_id, object_type, 0x04, dsi, dsi_len);
   box_end (w, box);
   return TRUE;
 }

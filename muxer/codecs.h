@@ -24,6 +24,12 @@ gboolean codecs_write_hvc1 (ByteWriter *w, guint16 width, guint16 height, const 
 /* 'av01' + 'av1C' (AV1 ISOBMFF binding 2.3): av1c is an AV1CodecConfigurationRecord. */
 gboolean codecs_write_av01 (ByteWriter *w, guint16 width, guint16 height, const guint8 *av1c, gsize len);
 
+/* 'mp4v' + 'esds' for MPEG-1/2 video (objectTypeIndication 0x6a, 0x60-0x65),
+ * the sequence header (and its extension) as DecoderSpecificInfo, as FFmpeg
+ * writes it. */
+gboolean codecs_write_mp4v (ByteWriter *w, guint16 es_id, guint8 object_type, guint16 width, guint16 height,
+                            const guint8 *dsi, gsize dsi_len);
+
 /* VPCodecConfigurationRecord fields (VP codec ISOBMFF binding 2.2). */
 typedef struct {
   guint8 profile;

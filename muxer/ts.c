@@ -148,7 +148,7 @@ classify (guint8 type, const Descriptors *d, TsKind *kind, TsVideoCodec *video, 
   case 0x03: case 0x04: *kind = TS_KIND_AUDIO; *audio = TS_AUDIO_MPEG; return TRUE;
   case 0x81: *kind = TS_KIND_AUDIO; *audio = TS_AUDIO_AC3; return TRUE;
   case 0x87: *kind = TS_KIND_AUDIO; *audio = TS_AUDIO_EAC3; return TRUE;
-  case 0x01: case 0x02: *why = "MPEG-1/2 video is not carried yet"; return FALSE;
+  case 0x01: case 0x02: *kind = TS_KIND_VIDEO; *video = TS_VIDEO_MPEG2; return TRUE;
   case 0x11: *why = "LATM AAC cannot be carried in MP4"; return FALSE;
   case 0x15: *why = "timed ID3 metadata is not carried"; return FALSE;
   case 0x06:
@@ -420,7 +420,9 @@ produce_sample (TsState *st, TsReader *reader, TsStream *s, guint32 i, guint8 *d
     return FALSE;   /* never expected: the locator names an ES byte */
   TsEsWalk w;
   ts_es_walk_init (&w, reader, st->format.stride, s->pid, packet, (guint) (offset - packet));
-  return s->kind == TS_KIND_VIDEO ? ts_annexb_convert (&w, dest, size) : ts_es_walk_read (&w, dest, size);
+  /* H.264 and HEVC are rewritten; MPEG-2 video and audio are copied. */
+  return s->kind == TS_KIND_VIDEO && s->video != TS_VIDEO_MPEG2 ? ts_annexb_convert (&w, dest, size)
+                                                                : ts_es_walk_read (&w, dest, size);
 }
 
 /* The sample whose bytes hold payload offset: the chunk that starts last at

@@ -348,11 +348,20 @@ emit_access_unit (TsState *st, Recording *rec, TsStream *s, guint64 a, guint64 b
   const guint8 *p = s->es->data + (a - s->es_base);
   gsize n = (gsize) (b - a);
   TsPesStart *pes = pes_for (s, a, 3);
-  g_array_set_size (s->nals, 0);
-  guint64 size = ts_annexb_nals (p, n, s->nals);
-  if (size == 0 || size > TS_MAX_SAMPLE)
-    return;
-  gboolean key = ts_video_access_unit (&s->vconfig, p, s->nals);
+  guint64 size;
+  gboolean key;
+  if (s->video == TS_VIDEO_MPEG2) {
+    size = n;
+    if (size == 0 || size > TS_MAX_SAMPLE)
+      return;
+    key = ts_mpeg2_access_unit (&s->vconfig, p, n);
+  } else {
+    g_array_set_size (s->nals, 0);
+    size = ts_annexb_nals (p, n, s->nals);
+    if (size == 0 || size > TS_MAX_SAMPLE)
+      return;
+    key = ts_video_access_unit (&s->vconfig, p, s->nals);
+  }
   if (!s->configured) {
     if (!key || !configure_video (rec, s))
       return;   /* nothing decodes before the first key frame with its parameter sets */

@@ -131,6 +131,14 @@ ts_nal_starts_au (TsVideoCodec codec, const guint8 *p, gsize avail, gboolean au_
       return au_has_slice;
     return FALSE;
   }
+  if (codec == TS_VIDEO_MPEG2) {
+    if (avail < 1)
+      return -1;
+    /* ff_mpeg1_find_frame_end: a picture, sequence or GOP start code after
+     * slices begins the next frame. */
+    *is_slice = p[0] >= 0x01 && p[0] <= 0xaf;
+    return au_has_slice && (p[0] == 0x00 || p[0] == 0xb3 || p[0] == 0xb8);
+  }
   if (avail < 3)
     return -1;
   guint type = (p[0] >> 1) & 0x3f;
@@ -439,6 +447,40 @@ ts_video_access_unit (TsVideoConfig *c, const guint8 *p, const GArray *nals)
   return key;
 }
 
+gboolean
+ts_mpeg2_access_unit (TsVideoConfig *c, const guint8 *p, gsize n)
+{
+  gboolean key = FALSE;
+  for (gsize i = 0; i + 4 <= n; i++) {
+    if (p[i] != 0 || p[i + 1] != 0 || p[i + 2] != 1)
+      continue;
+    guint8 code = p[i + 3];
+    if (code == 0xb3 && !c->sps && i + 8 <= n) {
+      /* sequence_header (6.2.2.1): 12-bit width and height; kept with its
+       * extension, up to the next start code that is not an extension. */
+      c->width = (guint) p[i + 4] << 4 | p[i + 5] >> 4;
+      c->height = (guint) (p[i + 5] & 0x0f) << 8 | p[i + 6];
+      gsize end = n;
+      for (gsize j = i + 4; j + 4 <= n; j++)
+        if (p[j] == 0 && p[j + 1] == 0 && p[j + 2] == 1 && p[j + 3] != 0xb5) {
+          end = j;
+          break;
+        }
+      gboolean mpeg2 = FALSE;
+      for (gsize j = i + 4; j + 4 <= end; j++)
+        if (p[j] == 0 && p[j + 1] == 0 && p[j + 2] == 1 && p[j + 3] == 0xb5)
+          mpeg2 = TRUE;
+      c->mpeg_object_type = mpeg2 ? 0x61 : 0x6a;
+      if (end - i < 4096)
+        c->sps = g_byte_array_append (g_byte_array_new (), p + i, (guint) (end - i));
+    } else if (code == 0x00 && i + 6 <= n) {
+      key |= ((p[i + 5] >> 3) & 7) == 1;   /* picture_coding_type I */
+      break;
+    }
+  }
+  return key;
+}
+
 static void
 write_array (ByteWriter *w, guint8 type, const GByteArray *nal)
 {
@@ -451,6 +493,9 @@ write_array (ByteWriter *w, guint8 type, const GByteArray *nal)
 gboolean
 ts_video_write_entry (const TsVideoConfig *c, ByteWriter *w)
 {
+  if (c->codec == TS_VIDEO_MPEG2)
+    return c->sps && codecs_write_mp4v (w, 1, c->mpeg_object_type, (guint16) MIN (c->width, 0xffff),
+                                        (guint16) MIN (c->height, 0xffff), c->sps->data, c->sps->len);
   if (!c->sps || !c->pps || (c->codec == TS_VIDEO_HEVC && !c->vps))
     return FALSE;
   ByteWriter rec;

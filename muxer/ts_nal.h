@@ -16,7 +16,9 @@
 
 G_BEGIN_DECLS
 
-typedef enum { TS_VIDEO_H264, TS_VIDEO_HEVC } TsVideoCodec;
+/* MPEG-2 (and MPEG-1) video is carried as it is, start codes and all
+ * (ISO/IEC 14496-2 style elementary stream in mp4v, as FFmpeg stores it). */
+typedef enum { TS_VIDEO_H264, TS_VIDEO_HEVC, TS_VIDEO_MPEG2 } TsVideoCodec;
 
 typedef struct {
   gsize start;     /* first byte after the start code */
@@ -37,7 +39,9 @@ int ts_nal_starts_au (TsVideoCodec codec, const guint8 *p, gsize avail, gboolean
 /* Parameter sets and picture facts gathered from the NAL units of access units. */
 typedef struct {
   TsVideoCodec codec;
-  GByteArray *vps, *sps, *pps;   /* the first of each kind seen (NAL unit with header) */
+  GByteArray *vps, *sps, *pps;   /* the first of each kind seen (NAL unit with header);
+                                  * MPEG-2: sps holds the sequence header and extension */
+  guint8 mpeg_object_type;       /* MPEG-2: 0x61 (0x6a for MPEG-1 video) */
   guint width, height;
 } TsVideoConfig;
 
@@ -47,6 +51,8 @@ void ts_video_config_clear (TsVideoConfig *c);
  * parser marks it a key frame (an IDR or IRAP picture, or an H.264 recovery
  * point SEI). */
 gboolean ts_video_access_unit (TsVideoConfig *c, const guint8 *p, const GArray *nals);
+/* The same for an MPEG-2 video access unit of n bytes (an I picture is a key frame). */
+gboolean ts_mpeg2_access_unit (TsVideoConfig *c, const guint8 *p, gsize n);
 /* The sample entry (avc1 + avcC, hvc1 + hvcC) once the parameter sets are known. */
 gboolean ts_video_write_entry (const TsVideoConfig *c, ByteWriter *w);
 
