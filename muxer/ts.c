@@ -209,10 +209,11 @@ add_stream (TsState *st, Recording *rec, guint16 pid, guint8 type, const Descrip
   ts_video_config_init (&s->vconfig, video);
   memcpy (s->language, d->language[0] ? d->language : "und", 4);
   s->opus_channels = d->opus_channels;
-  g_ptr_array_add (st->streams, s);
   st->pid_stream[pid] = (guint8) (s->index + 1);
 
+  /* read_payload walks the streams under the read lock. */
   recording_begin_append (rec);
+  g_ptr_array_add (st->streams, s);
   Track *t = recording_add_track (rec);
   if (t) {
     t->id = s->index + 1;
