@@ -9,8 +9,8 @@
 
 typedef struct {
   Layout *layout;           /* snapshot handles */
-  SourceFd *fd;
-  int plain_fd;             /* mirrored files, else -1 */
+  SourceFd *fd;             /* the source's descriptor (both kinds) */
+  int plain_fd;             /* mirrored files: fd->fd, else -1 */
   /* The kernel orders open, reads and release of a handle, each in any
    * thread; this atomic shows that order (happens-before) to the memory
    * model and ThreadSanitizer: set by open, incremented by every read, read
@@ -26,8 +26,6 @@ static GHashTable *handles;   /* Handle* set */
 static void
 handle_free (Handle *h)
 {
-  if (h->plain_fd >= 0)
-    close (h->plain_fd);
   g_clear_pointer (&h->layout, layout_unref);
   g_clear_pointer (&h->fd, source_fd_unref);
   g_free (h);
@@ -98,6 +96,7 @@ ops_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
       fuse_reply_err (req, err);
       return;
     }
+    h->fd = source_fd_new (h->plain_fd);
   } else {
     g_free (h);
     fuse_reply_err (req, node->kind == NODE_DIR ? EISDIR : ELOOP);
@@ -136,7 +135,12 @@ ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fi
   (void) ino;
   Handle *h = (Handle *) (uintptr_t) fi->fh;
   (void) g_atomic_int_get (&h->uses);   /* after open (Handle.uses) */
+  /* libfuse reads the descriptor while it replies, and the release may
+   * follow the reply at once: the descriptor is closed by whichever of the
+   * two lets go of it last. */
+  SourceFd *fd = source_fd_ref (h->fd);
   read_handle (req, h, size, off);
+  source_fd_unref (fd);
 }
 
 static void
