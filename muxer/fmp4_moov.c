@@ -45,11 +45,13 @@ parse_trak (Fmp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesc
       return TRUE;
     }
 
+  /* The stsd body after its version and flags: entry_count and entries. */
   ByteReader stsd = boxes.stsd;
   const guint8 *stsd_bytes;
   byte_reader_skip (&stsd, 4);
-  byte_reader_bytes (&stsd, byte_reader_remaining (&stsd), &stsd_bytes);
-  Track *t = trak_add_track (rec, &tmp, &boxes, g_bytes_new (stsd_bytes, stsd.len));
+  gsize stsd_len = byte_reader_remaining (&stsd);
+  byte_reader_bytes (&stsd, stsd_len, &stsd_bytes);
+  Track *t = trak_add_track (rec, &tmp, &boxes, g_bytes_new (stsd_bytes, stsd_len));
   if (!t)
     return FALSE;
   Fmp4Track ft = { .id = t->id, .track = t, .default_description_index = 1 };
