@@ -73,32 +73,29 @@ ts_annexb_convert (TsEsWalk *w, guint8 *dest, gsize size)
       return FALSE;
     gsize len_at = o, start = o + 4;
     o = start;
-    zeros = 0;
     for (;;) {
       if (o == size)
         break;
-      /* Copy a run up to the next zero at once. */
       if (avail == 0 && (avail = ts_es_walk_next (w, G_MAXSIZE, &p)) == 0)
         return FALSE;
-      if (zeros == 0) {
-        gsize lim = MIN (avail, size - o);
-        const guint8 *z = memchr (p, 0, lim);
-        gsize k = z ? (gsize) (z - p) : lim;
-        memcpy (dest + o, p, k);
-        o += k;
-        p += k;
-        avail -= k;
-        if (k == lim)
-          continue;
-      }
-      guint8 b = *p++;
+      /* Copy up to the next 01, the only byte that can end a start code;
+       * whether "00 00" came before it is in what was copied. */
+      gsize lim = MIN (avail, size - o);
+      const guint8 *one = memchr (p, 1, lim);
+      gsize k = one ? (gsize) (one - p) : lim;
+      memcpy (dest + o, p, k);
+      o += k;
+      p += k;
+      avail -= k;
+      if (!one)
+        continue;
+      p++;
       avail--;
-      if (b == 1 && zeros >= 2) {
-        o -= 2 + (zeros >= 3 ? 1 : 0);
+      if (o - start >= 2 && dest[o - 1] == 0 && dest[o - 2] == 0) {
+        o -= 2 + (o - start >= 3 && dest[o - 3] == 0 ? 1 : 0);
         break;
       }
-      dest[o++] = b;
-      zeros = b == 0 ? zeros + 1 : 0;
+      dest[o++] = 1;
     }
     guint32 len = (guint32) (o - start);
     dest[len_at] = (guint8) (len >> 24);
