@@ -471,6 +471,29 @@ test_h264_access_units (void)
   g_byte_array_unref (m.out);
 }
 
+/* Two recordings joined (an HLS recorder's segments): the continuity
+ * counters break where a PES begins and the timestamps step back; every
+ * frame is kept and the second part continues where the first ended. */
+static void
+test_segments_joined (void)
+{
+  Mux a, b;
+  mux_init (&a, 188);
+  mux_init (&b, 188);
+  build_aac (&a, 8, 126000, NULL);
+  b.cc[0x101] = 9;   /* not the counter that would follow the first part's */
+  build_aac (&b, 8, 126000, NULL);
+  g_byte_array_append (a.out, b.out->data, b.out->len);
+  Recording *rec = index_bytes (a.out->data, a.out->len, 0);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, 32);
+  g_assert_cmpuint (t->table.durations->len, ==, 1);   /* 1024 each: no step back, no gap */
+  g_assert_nonnull (strstr (rec->notes->str, "segment join"));
+  recording_unref (rec);
+  g_byte_array_unref (a.out);
+  g_byte_array_unref (b.out);
+}
+
 /* A scrambled or unsupported stream is left out with the reason. */
 static void
 test_left_out_streams (void)
@@ -505,6 +528,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ts/duplicate-and-missing-packets", test_duplicate_and_missing_packets);
   g_test_add_func ("/ts/resync", test_resync);
   g_test_add_func ("/ts/h264-access-units", test_h264_access_units);
+  g_test_add_func ("/ts/segments-joined", test_segments_joined);
   g_test_add_func ("/ts/left-out-streams", test_left_out_streams);
   return g_test_run ();
 }
