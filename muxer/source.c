@@ -17,6 +17,8 @@ static gint fault_hit;
 static guint64 fault_nth;
 static guint64 fault_every;
 static guint64 fault_reads;
+/* eio-while:PATH: every read fails with EIO while PATH exists. */
+static char *eio_flag;
 
 void
 source_fault_set_every (SourceFault fault, guint64 every)
@@ -26,8 +28,6 @@ source_fault_set_every (SourceFault fault, guint64 every)
   g_atomic_int_set (&fault_kind, fault);
 }
 
-/* eio-while:PATH: every read fails with EIO while PATH exists. */
-static char *eio_flag;
 
 /* LIVEMP4_SOURCE_FAULTS=short or eintr: every second read of the process is
  * short or interrupted, which source_read must make invisible (make check
@@ -59,6 +59,12 @@ source_fault_set (SourceFault fault, guint64 nth, gboolean persistent)
   g_atomic_int_set (&fault_persistent, persistent);
   g_atomic_int_set (&fault_hit, FALSE);
   g_atomic_int_set (&fault_kind, fault);
+}
+
+gboolean
+source_faults_active (void)
+{
+  return eio_flag || g_atomic_int_get (&fault_kind) != SOURCE_FAULT_NONE;
 }
 
 guint64

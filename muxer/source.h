@@ -61,6 +61,9 @@ void source_fault_set (SourceFault fault, guint64 nth, gboolean persistent);
  * LIVEMP4_SOURCE_FAULTS=eio-while:PATH fails every read with EIO while the
  * file PATH exists (a disk that fails for a while, in a whole daemon). */
 void source_fault_set_every (SourceFault fault, guint64 every);
+/* Whether any fault is planned (the daemon's read path then reads source
+ * bytes through source_read instead of splicing them: fs/ops_file.c). */
+gboolean source_faults_active (void);
 /* Primitive reads since source_fault_set, and whether the fault was injected. */
 guint64 source_fault_reads (void);
 gboolean source_fault_injected (void);

@@ -7,7 +7,8 @@
  * longest files): EIO, a short read, EINTR, and EIO at every read from the
  * Nth on.  The export does what the daemon does (catalog.c): a recording
  * whose update met an I/O error is indexed again in a new Recording, a read
- * of the virtual file that fails is tried again.  The result must be the
+ * of the virtual file (its source bytes read through Source, as the read
+ * path does under fault injection) that fails is tried again.  The result must be the
  * same bytes, or, only while EIO persists, a clear error: never other bytes.
  * The export is whole and growing (the source shown in two steps).
  */
@@ -94,9 +95,26 @@ export (const guint8 *data, gsize len, int steps)
       g_byte_array_unref (out);
       return e;
     }
-    for (guint i = 0; i < pieces->len; i++) {
+    /* Source bytes are read as the daemon's read path reads them under
+     * fault injection (fs/ops_file.c): through Source, again if that fails. */
+    gboolean read_ok = TRUE;
+    for (guint i = 0; i < pieces->len && read_ok; i++) {
       const LayoutPiece *p = &g_array_index (pieces, LayoutPiece, i);
-      g_byte_array_append (out, p->data ? p->data : data + p->source_offset, (guint) p->len);
+      if (p->data) {
+        g_byte_array_append (out, p->data, (guint) p->len);
+        continue;
+      }
+      g_autofree guint8 *bytes = g_malloc (MAX (p->len, 1));
+      read_ok = FALSE;
+      for (int attempt = 0; attempt < ATTEMPTS && !read_ok; attempt++)
+        read_ok = source_read (&whole, p->source_offset, bytes, p->len);
+      if (read_ok)
+        g_byte_array_append (out, bytes, (guint) p->len);
+    }
+    if (!read_ok) {
+      e.error = g_strdup_printf ("cannot read the source for the virtual file at %" G_GUINT64_FORMAT, pos);
+      g_byte_array_unref (out);
+      return e;
     }
     pos += want;
   }
