@@ -3,6 +3,8 @@
 
 #include "codecs.h"
 
+#include <string.h>
+
 static int
 adts_parse (const guint8 *p, gsize avail, TsAudioFrame *f)
 {
@@ -212,4 +214,68 @@ ts_audio_probe (const guint8 *p, gsize avail, TsAudioCodec *out)
     more |= r < 0;
   }
   return more ? -1 : 0;
+}
+
+/* ---- AAC program_config_element (ISO/IEC 14496-3 4.4.1.1) ------------------- */
+
+typedef struct {
+  const guint8 *in;
+  gsize in_bits, in_pos;
+  guint8 *out;
+  gsize out_bits, out_pos;
+  gboolean bad;
+} BitCopy;
+
+static guint32
+copy_bits (BitCopy *c, guint n)
+{
+  guint32 v = 0;
+  for (guint i = 0; i < n; i++) {
+    if (c->in_pos >= c->in_bits || c->out_pos >= c->out_bits) {
+      c->bad = TRUE;
+      return 0;
+    }
+    guint bit = (c->in[c->in_pos / 8] >> (7 - c->in_pos % 8)) & 1;
+    c->in_pos++;
+    if (bit)
+      c->out[c->out_pos / 8] |= (guint8) (0x80 >> (c->out_pos % 8));
+    c->out_pos++;
+    v = v << 1 | bit;
+  }
+  return v;
+}
+
+gsize
+ts_aac_copy_pce (const guint8 *raw, gsize len, guint8 *out, gsize out_cap, gsize *consumed, guint *channels)
+{
+  if (len < 1 || (raw[0] >> 5) != 5)
+    return 0;
+  memset (out, 0, out_cap);
+  BitCopy c = { raw, (gsize) len * 8, 3, out, out_cap * 8, 0, FALSE };
+  copy_bits (&c, 10);   /* element_instance_tag, object_type, sampling_frequency_index */
+  guint front = copy_bits (&c, 4), side = copy_bits (&c, 4), back = copy_bits (&c, 4);
+  guint lfe = copy_bits (&c, 2), assoc = copy_bits (&c, 3), cc = copy_bits (&c, 4);
+  for (int k = 0; k < 3; k++)   /* mono, stereo, matrix mixdown */
+    if (copy_bits (&c, 1))
+      copy_bits (&c, k == 2 ? 3 : 4);
+  guint n = 0;
+  for (guint i = 0; i < front + side + back; i++)
+    n += copy_bits (&c, 1) ? 2 : 1, copy_bits (&c, 4);
+  for (guint i = 0; i < lfe; i++)
+    copy_bits (&c, 4), n++;
+  for (guint i = 0; i < assoc; i++)
+    copy_bits (&c, 4);
+  for (guint i = 0; i < cc; i++)
+    copy_bits (&c, 5);
+  /* byte_alignment() of both, then the comment. */
+  c.out_pos = (c.out_pos + 7) / 8 * 8;
+  c.in_pos = (c.in_pos + 7) / 8 * 8;
+  guint comment = copy_bits (&c, 8);
+  for (guint i = 0; i < comment; i++)
+    copy_bits (&c, 8);
+  if (c.bad || n == 0)
+    return 0;
+  *consumed = c.in_pos / 8;
+  *channels = n;
+  return c.out_pos / 8;
 }

@@ -36,6 +36,13 @@ typedef struct {
 int ts_audio_frame_parse (TsAudioCodec codec, const guint8 *p, gsize avail, TsAudioFrame *out);
 /* Which codec the frame at p is in: 1 (set), 0 none recognised, -1 more bytes needed. */
 int ts_audio_probe (const guint8 *p, gsize avail, TsAudioCodec *out);
+/* The program_config_element that begins an AAC raw data block (its 3-bit
+ * id_syn_ele 5 first), copied as FFmpeg's aac_adtstoasc copies it into the
+ * AudioSpecificConfig (ff_copy_pce_data): returns its length in out (0 if
+ * the block does not begin with one, or it is cut or larger than out_cap);
+ * *consumed is the whole bytes of the block it took, which FFmpeg's remux
+ * removes from the first frame; *channels what it declares. */
+gsize ts_aac_copy_pce (const guint8 *raw, gsize len, guint8 *out, gsize out_cap, gsize *consumed, guint *channels);
 /* The bytes a header needs to be parsed. */
 #define TS_AUDIO_HEADER_MAX 16
 

@@ -295,9 +295,22 @@ configure_audio (Recording *rec, TsStream *s, const TsAudioFrame *f, const guint
   switch (s->audio) {
   case TS_AUDIO_AAC:
     if (f->channel_config == 0) {
-      recording_note (rec, "PID %u: AAC with a program config element is not carried yet; left out", s->pid);
-      s->left_out = TRUE;
-      break;
+      /* The AudioSpecificConfig carries the first frame's PCE, which that
+       * frame loses (FFmpeg's aac_adtstoasc). */
+      guint8 asc[2 + 320];
+      gsize consumed = 0;
+      guint channels = 0;
+      gsize pce = ts_aac_copy_pce (frame + f->header_len, len - f->header_len, asc + 2, sizeof asc - 2, &consumed,
+                                   &channels);
+      if (pce == 0 || consumed >= len - f->header_len) {
+        recording_note (rec, "PID %u: AAC without channel configuration or program config element; left out", s->pid);
+        s->left_out = TRUE;
+        break;
+      }
+      asc[0] = (guint8) (f->object_type << 3 | f->rate_index >> 1);
+      asc[1] = (guint8) ((f->rate_index & 1) << 7);
+      ok = codecs_write_mp4a_aac (&w, es_id, (guint16) channels, f->sample_rate, asc, 2 + pce);
+      s->pce_trim = (guint) consumed;
     } else {
       guint8 asc[10];
       gsize n = codecs_aac_config_build (asc, f->object_type, f->sample_rate, f->channel_config, 0);
@@ -517,7 +530,11 @@ process_audio (TsState *st, Recording *rec, TsStream *s)
       s->frame_pos = pos + f.frame_len;
       continue;
     }
-    queue_sample (st, rec, s, dts, dts, f.samples, f.frame_len - f.header_len, TRUE, pos + f.header_len);
+    guint trim = s->pce_trim;
+    s->pce_trim = 0;   /* the first frame only */
+    if (trim >= f.frame_len - f.header_len)
+      trim = 0;
+    queue_sample (st, rec, s, dts, dts, f.samples, f.frame_len - f.header_len - trim, TRUE, pos + f.header_len + trim);
     s->frame_pos = pos + f.frame_len;
     if (rec->failed)
       return;

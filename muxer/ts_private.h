@@ -84,6 +84,7 @@ typedef struct {
   guint64 frame_pos;
   guint32 sample_rate;
   guint8 opus_channels;
+  guint pce_trim;         /* AAC with a PCE: bytes FFmpeg's remux removes from the first frame */
 
   /* Timing, in the track's timescale (absolute, unwrapped). */
   guint32 timescale;

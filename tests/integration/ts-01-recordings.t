@@ -5,9 +5,9 @@
 # TS waits for the next one (a TS has no end marker), so the virtual file holds every packet of
 # the remux but that one.  Recorded by FFmpeg (H.264 with B-frames + AAC, HEVC + AC-3, MP2, two
 # audio tracks with languages, M2TS, timestamps past the 33-bit wrap) and GStreamer's mpegtsmux
-# (H.264 + AAC, HEVC + Opus, m2ts-mode); E-AC-3, Opus, MPEG-2 video (as DVB) by FFmpeg; two
-# recordings joined as HLS segments are; copies cut mid-packet, one with a packet dropped and
-# one with 77 garbage bytes inserted; a file growing in 32 KiB steps.
+# (H.264 + AAC, HEVC + Opus, m2ts-mode); E-AC-3, Opus, AAC with a PCE, MPEG-2 video (as DVB)
+# by FFmpeg; two recordings joined as HLS segments are; copies cut mid-packet, one with a packet
+# dropped and one with 77 garbage bytes inserted; a file growing in 32 KiB steps.
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
 require_tool gst-launch-1.0
@@ -32,6 +32,7 @@ rec m2ts-x264-aac.m2ts ff $(lavfi_av 320x240 25 48000) -t 3 -c:v libx264 -bf 2 -
 # 95443.7 s is 2^33 ticks of 90 kHz: the timestamps wrap 1.5 s into the recording.
 rec wrap.ts ff $(lavfi_av 320x240 25 48000) -t 4 -c:v libx264 -bf 2 -c:a aac -output_ts_offset 95441 "$W/wrap.ts"
 rec mpeg2-mp2.ts ff $(lavfi_av 720x576 25 48000) -t 3 -c:v mpeg2video -bf 2 -b:v 4M -c:a mp2 "$W/mpeg2-mp2.ts"
+rec x264-aac-pce.ts ff $(lavfi_av 320x240 25 48000) -t 3 -c:v libx264 -bf 2 -c:a aac -aac_pce 1 "$W/x264-aac-pce.ts"
 rec x264-eac3.ts ff $(lavfi_av 320x240 25 48000) -t 3 -c:v libx264 -bf 2 -c:a eac3 "$W/x264-eac3.ts"
 rec x264-opus.ts ff $(lavfi_av 320x240 25 48000) -t 3 -c:v libx264 -bf 2 -c:a libopus "$W/x264-opus.ts"
 rec gst-hevc-opus.ts to 120 gst-launch-1.0 -q -e videotestsrc num-buffers=75 ! x265enc ! h265parse ! queue ! \
@@ -43,7 +44,7 @@ rec gst-x264-aac.ts to 120 gst-launch-1.0 -q -e videotestsrc num-buffers=100 ! x
 rec gst-m2ts.m2ts to 120 gst-launch-1.0 -q -e videotestsrc num-buffers=100 ! x264enc ! h264parse ! queue ! \
   mpegtsmux m2ts-mode=true name=m ! filesink location="$W/gst-m2ts.m2ts" audiotestsrc num-buffers=150 ! \
   audioconvert ! avenc_aac ! aacparse ! queue ! m.
-((${#NAMES[@]} >= 10)) || bail_out "cannot record test files (${NAMES[*]})"
+((${#NAMES[@]} >= 11)) || bail_out "cannot record test files (${NAMES[*]})"
 for n in "${NAMES[@]}"; do
   cp "$W/$n" "$SRC/$n"
   ff -i "$W/$n" -map 0 -c copy -movflags +faststart "$W/$n.ref.mp4" || bail_out "FFmpeg cannot remux $n"
