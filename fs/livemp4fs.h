@@ -88,7 +88,9 @@ struct Entry {
  * Each table is owned by one module, which alone touches it: nodes and keys
  * by nodes.c, entries and dirs by catalog.c, watches and dir_inos by watch.c.
  * Without a lock: opts, root_fd and se (set before the session starts, freed
- * after it ends), inotify_fd (likewise), watch_incomplete (atomic). */
+ * after it ends); inotify_fd (likewise; set to -1 under fs.lock and read
+ * atomically elsewhere, as watch_stop may run in a worker); watch_incomplete
+ * (atomic). */
 typedef struct {
   Options opts;
   int root_fd;

@@ -65,7 +65,7 @@ watch_free (Watch *w)
 gboolean
 watch_is_complete (void)
 {
-  return fs.inotify_fd >= 0 && !g_atomic_int_get (&fs.watch_incomplete);
+  return g_atomic_int_get (&fs.inotify_fd) >= 0 && !g_atomic_int_get (&fs.watch_incomplete);
 }
 
 void
@@ -289,10 +289,14 @@ watch_stop (void)
   g_thread_join (g_steal_pointer (&watcher));
   close (stop_fd);
   stop_fd = -1;
-  if (fs.inotify_fd >= 0)
-    close (fs.inotify_fd);
-  fs.inotify_fd = -1;
+  /* Under fs.lock: a FUSE_DESTROY is handled by a worker (.destroy). */
+  g_mutex_lock (&fs.lock);
   g_clear_pointer (&fs.watches, g_hash_table_unref);
   g_clear_pointer (&fs.dir_inos, g_hash_table_unref);
+  int fd = fs.inotify_fd;
+  g_atomic_int_set (&fs.inotify_fd, -1);
+  g_mutex_unlock (&fs.lock);
+  if (fd >= 0)
+    close (fd);
   g_clear_pointer (&last_state, g_free);
 }

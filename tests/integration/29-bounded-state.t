@@ -38,6 +38,10 @@ for i in $(seq 1 100); do
   for d in "$SRC/d$i" "$SRC/d$i/e" "$SRC/m$i/e"; do cp "$W/rec.mp4" "$d/r.mp4"; echo text >"$d/t.txt"; done
 done
 check "every directory is listed and read" bash -c "find '$MNT' -type f | wc -l | grep -qx 600 && find '$MNT' -type f -exec cat {} + | wc -c | grep -q ."
+# The state log line is written by the sweep (every 2 s): wait for one that shows the growth,
+# so that the one compared at the end was written after it.
+grown() { [[ $(state) =~ ([0-9]+)\ watches ]] && ((BASH_REMATCH[1] > 100)); }
+wait_until 10 grown || diag "no state line shows the directories in use"
 grown_watches=$(inotify_watches)
 note "while in use: $(state); $grown_watches inotify watches"
 ((grown_watches > before_watches + 300)) || diag "only $grown_watches watches while in use"
