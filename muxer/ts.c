@@ -16,6 +16,7 @@ ts_state_new (void)
   st->streams = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_stream_free);
   st->pending = g_array_new (FALSE, FALSE, sizeof (TsPending));
   st->resyncs = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_mutex_init (&st->read_cache_lock);
   return st;
 }
 
@@ -26,6 +27,9 @@ ts_state_free (gpointer data)
   g_ptr_array_unref (st->streams);
   g_array_unref (st->pending);
   g_array_unref (st->resyncs);
+  if (st->read_cache_set)
+    ts_reader_clear (&st->read_cache);
+  g_mutex_clear (&st->read_cache_lock);
   g_free (st);
 }
 
@@ -483,10 +487,24 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
   guint32 i = 0, end = 0;
   guint64 pos = 0;
   (void) rec;
-  /* About the source span of len produced bytes (packet headers, other
-   * PIDs between), and room to step back. */
-  TsReader reader;
-  ts_reader_init (&reader, src, MIN (READ_WINDOW * 4, len + len / 2 + (64u << 10)));
+  TsReader local, *reader = &local;
+  gboolean cached = g_mutex_trylock (&st->read_cache_lock);
+  if (cached) {
+    if (!st->read_cache_set || st->read_cache_fd != src->fd || st->read_cache_data != src->data) {
+      if (st->read_cache_set)
+        ts_reader_clear (&st->read_cache);
+      ts_reader_init (&st->read_cache, src, 2 * READ_WINDOW);
+      st->read_cache_set = TRUE;
+      st->read_cache_fd = src->fd;
+      st->read_cache_data = src->data;
+    }
+    st->read_cache.src = src;
+    reader = &st->read_cache;
+  } else {
+    /* About the source span of len produced bytes (packet headers, other
+     * PIDs between), and room to step back. */
+    ts_reader_init (&local, src, MIN (READ_WINDOW * 4, len + len / 2 + (64u << 10)));
+  }
   gboolean ok = TRUE;
   while (ok && len > 0) {
     if (!s || i >= end) {
@@ -498,7 +516,7 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
     guint64 size = ((const guint32 *) s->track->table.sizes->data)[i];
     gsize skip = (gsize) (offset - pos), n = (gsize) MIN ((guint64) len, size - skip);
     if (skip == 0 && n == size) {
-      if (!produce_sample (st, &reader, s, i, dest, n)) {
+      if (!produce_sample (st, reader, s, i, dest, n)) {
         ok = FALSE;
         break;
       }
@@ -508,7 +526,7 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
         scratch = g_malloc (size);
         scratch_len = size;
       }
-      if (!produce_sample (st, &reader, s, i, scratch, size)) {
+      if (!produce_sample (st, reader, s, i, scratch, size)) {
         ok = FALSE;
         break;
       }
@@ -520,7 +538,10 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
     pos += size;
     i++;
   }
-  ts_reader_clear (&reader);
+  if (cached)
+    g_mutex_unlock (&st->read_cache_lock);
+  else
+    ts_reader_clear (&local);
   return ok;
 }
 

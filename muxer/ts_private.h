@@ -138,6 +138,14 @@ typedef struct {
   /* The first PMT was just read: the packets before it are read again, now
    * that their streams are known (GStreamer writes audio before the PMT). */
   gboolean rewind;
+  /* A source window kept between reads, so a sequential read of the virtual
+   * file reads the source about once; a read that finds it taken uses one
+   * of its own.  Bytes of a recording's source never change under it. */
+  GMutex read_cache_lock;
+  TsReader read_cache;
+  gboolean read_cache_set;
+  int read_cache_fd;
+  const guint8 *read_cache_data;
 } TsState;
 
 /* ---- ts_es.c ------------------------------------------------------------- */
