@@ -151,6 +151,64 @@ is_recording (const char *path)
   return TRUE;
 }
 
+/* A name removed from a directory is invalidated once more a little later:
+ * a lookup the kernel had in flight when the first invalidation came may
+ * have put it back, and the kernel would then keep the node of a deleted
+ * file or directory (and the daemon its node, descriptor and watch) until
+ * memory pressure.  Only the watch thread touches the queue. */
+#define RECHECK_DELAY_US (G_USEC_PER_SEC)
+#define RECHECK_TIMES 3
+
+typedef struct {
+  char *dir;
+  char *name;
+  gint64 due;
+  int times;
+} Recheck;
+
+static GQueue rechecks = G_QUEUE_INIT;
+
+static void
+recheck_free (Recheck *r)
+{
+  g_free (r->dir);
+  g_free (r->name);
+  g_free (r);
+}
+
+static void
+recheck_later (const char *dir, const char *name, int times)
+{
+  Recheck *r = g_new0 (Recheck, 1);
+  *r = (Recheck) { g_strdup (dir), g_strdup (name), g_get_monotonic_time () + RECHECK_DELAY_US, times };
+  g_queue_push_tail (&rechecks, r);
+}
+
+/* Invalidates again the removed names that are due and still absent. */
+static void
+run_rechecks (void)
+{
+  gint64 now = g_get_monotonic_time ();
+  Recheck *r;
+  while ((r = g_queue_peek_head (&rechecks)) && r->due <= now) {
+    g_queue_pop_head (&rechecks);
+    g_autofree char *path = path_join (r->dir, r->name);
+    struct stat st;
+    if (fstatat (fs.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+      g_mutex_lock (&fs.lock);
+      fuse_ino_t parent = GPOINTER_TO_SIZE (g_hash_table_lookup (fs.dir_inos, r->dir));
+      g_mutex_unlock (&fs.lock);
+      if (parent) {
+        invalidate_names (parent, r->name);
+        if (--r->times > 0) {
+          recheck_later (r->dir, r->name, r->times);
+        }
+      }
+    }
+    recheck_free (r);
+  }
+}
+
 static void
 handle_event (const struct inotify_event *ev)
 {
@@ -173,6 +231,8 @@ handle_event (const struct inotify_event *ev)
 
   if (ev->mask & STRUCTURE_MASK) {
     catalog_forget_dir (dir);
+    if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+      recheck_later (dir, ev->name, RECHECK_TIMES);
   } else {
     g_autofree char *path = path_join (dir, ev->name);
     if (!is_recording (path))
@@ -218,7 +278,7 @@ watch_thread (gpointer data)
   gint64 last_sweep = g_get_monotonic_time ();
   for (;;) {
     struct pollfd pfd[2] = { { .fd = stop_fd, .events = POLLIN }, { .fd = fs.inotify_fd, .events = POLLIN } };
-    int n = poll (pfd, fs.inotify_fd >= 0 ? 2 : 1, SWEEP_INTERVAL_MS);
+    int n = poll (pfd, fs.inotify_fd >= 0 ? 2 : 1, g_queue_is_empty (&rechecks) ? SWEEP_INTERVAL_MS : 250);
     if (n > 0 && pfd[0].revents)
       break;
     if (n > 0 && pfd[1].revents) {
@@ -229,6 +289,7 @@ watch_thread (gpointer data)
         p += sizeof *ev + ev->len;
       }
     }
+    run_rechecks ();
     /* Growing recordings keep inotify busy: sweep by the clock, not on idle. */
     if (g_get_monotonic_time () - last_sweep >= SWEEP_INTERVAL_MS * 1000) {
       last_sweep = g_get_monotonic_time ();
@@ -299,4 +360,5 @@ watch_stop (void)
   if (fd >= 0)
     close (fd);
   g_clear_pointer (&last_state, g_free);
+  g_queue_clear_full (&rechecks, (GDestroyNotify) recheck_free);
 }
