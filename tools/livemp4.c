@@ -45,6 +45,13 @@ open_layout (const char *path, int *fd_out)
   }
   g_autoptr (Recording) rec = recording_new (indexer, path);
   recording_update (rec, &src);
+  if (recording_io_failed (rec)) {
+    /* What was indexed may stop short of what is there: no file, an error. */
+    g_autofree char *problems = recording_describe_problems (rec);
+    fprintf (stderr, "livemp4: %s: %s\n", path, problems);
+    close (fd);
+    return NULL;
+  }
   *fd_out = fd;
   return layout_new (rec, recording_snapshot (rec));
 }
