@@ -1,18 +1,4 @@
 /* fuzz-fmp4.c — the fragmented MP4 indexer: one-shot vs. growing, see fuzz-indexer.h. */
 #include "fuzz-indexer.h"
 
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
-{
-  (void) argc;
-  (void) argv;
-  fuzz_init_logging ();
-  return 0;
-}
-
-int
-LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
-{
-  fuzz_indexer_input (&fmp4_indexer, data, size);
-  return 0;
-}
+FUZZ_INDEXER_TARGET (fmp4_indexer)

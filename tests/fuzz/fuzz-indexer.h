@@ -129,3 +129,18 @@ fuzz_indexer_input (const IndexerClass *indexer, const guint8 *data, gsize size)
   recording_unref (once);
   recording_unref (grown);
 }
+
+/* The libFuzzer entry points of a target that feeds one indexer. */
+#define FUZZ_INDEXER_TARGET(indexer)                               \
+  int LLVMFuzzerInitialize (int *argc, char ***argv)               \
+  {                                                                \
+    (void) argc;                                                   \
+    (void) argv;                                                   \
+    fuzz_init_logging ();                                          \
+    return 0;                                                      \
+  }                                                                \
+  int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)    \
+  {                                                                \
+    fuzz_indexer_input (&(indexer), data, size);                   \
+    return 0;                                                      \
+  }
