@@ -208,19 +208,30 @@ sample_table_offset_runs (const SampleTable *t, guint32 n, guint32 *last_count)
   return runs_spanned (t->offsets, t->count, n, last_count);
 }
 
-guint32
-sample_table_chunk_count (const SampleTable *t, guint32 n)
+/* How many entries of a, sorted by the guint32 at field_offset in each,
+ * hold a value below n (a binary search). */
+static guint
+count_below (const GArray *a, gsize field_offset, guint32 n)
 {
-  /* Chunks whose first sample lies below n. */
-  guint lo = 0, hi = t->chunks->len;
+  guint size = g_array_get_element_size ((GArray *) a);
+  guint lo = 0, hi = a->len;
   while (lo < hi) {
     guint mid = lo + (hi - lo) / 2;
-    if (g_array_index (t->chunks, Chunk, mid).first_sample < n)
+    guint32 v;
+    memcpy (&v, a->data + (gsize) mid * size + field_offset, sizeof v);
+    if (v < n)
       lo = mid + 1;
     else
       hi = mid;
   }
   return lo;
+}
+
+guint32
+sample_table_chunk_count (const SampleTable *t, guint32 n)
+{
+  /* Chunks whose first sample lies below n. */
+  return count_below (t->chunks, G_STRUCT_OFFSET (Chunk, first_sample), n);
 }
 
 guint32
@@ -232,14 +243,7 @@ sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last)
     return 0;
   /* Runs that begin before the snapshot's last chunk describe the chunks
    * before it as they are for good. */
-  guint lo = 0, hi = t->chunk_runs->len;
-  while (lo < hi) {
-    guint mid = lo + (hi - lo) / 2;
-    if (g_array_index (t->chunk_runs, ChunkRun, mid).first_chunk < n_chunks - 1)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
+  guint lo = count_below (t->chunk_runs, G_STRUCT_OFFSET (ChunkRun, first_chunk), n_chunks - 1);
   const Chunk *c = &g_array_index (t->chunks, Chunk, n_chunks - 1);
   guint32 samples = MIN (c->count, n - c->first_sample);
   if (lo > 0) {
@@ -258,16 +262,8 @@ sample_table_sync_count (const SampleTable *t, guint32 n)
 {
   if (t->all_sync || t->count == 0)
     return n;
-  guint lo = 0, hi = t->syncs->len;
-  while (lo < hi) {
-    guint mid = lo + (hi - lo) / 2;
-    if (g_array_index (t->syncs, guint32, mid) < n)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
   /* Samples below the first non-sync one were all sync. */
-  return lo;
+  return count_below (t->syncs, 0, n);
 }
 
 gboolean
@@ -280,14 +276,7 @@ sample_table_has_offsets (const SampleTable *t, guint32 n, gboolean *negative)
 gint32
 sample_table_min_offset (const SampleTable *t, guint32 n)
 {
-  guint lo = 0, hi = t->offset_minima->len;
-  while (lo < hi) {
-    guint mid = lo + (hi - lo) / 2;
-    if (g_array_index (t->offset_minima, OffsetMinimum, mid).sample < n)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
+  guint lo = count_below (t->offset_minima, G_STRUCT_OFFSET (OffsetMinimum, sample), n);
   return lo ? g_array_index (t->offset_minima, OffsetMinimum, lo - 1).offset : 0;
 }
 
