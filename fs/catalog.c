@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* How long a directory listing is trusted when the directory itself did not
@@ -35,6 +36,12 @@ typedef struct {
   GPtrArray *items;              /* DirItem, sorted by virtual name */
   GHashTable *probes;            /* source name -> ProbeMemo, of the files listed */
 } DirMap;
+
+/* Directories whose listing a thread is building outside fs.lock: dir path
+ * -> whether it was marked stale meanwhile (catalog_forget_dir).  Others
+ * wanting the same listing wait for dir_built; other directories go on. */
+static GHashTable *building;
+static GCond dir_built;
 
 void
 dir_item_free (DirItem *item)
@@ -68,6 +75,7 @@ catalog_init (void)
 {
   fs.entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) entry_unref);
   fs.dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) dir_map_free);
+  building = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 void
@@ -76,6 +84,7 @@ catalog_shutdown (void)
   g_mutex_lock (&fs.lock);
   g_clear_pointer (&fs.entries, g_hash_table_unref);
   g_clear_pointer (&fs.dirs, g_hash_table_unref);
+  g_clear_pointer (&building, g_hash_table_unref);
   g_mutex_unlock (&fs.lock);
 }
 
@@ -91,7 +100,8 @@ same_time (const struct timespec *a, const struct timespec *b)
  * changes, since a file rewritten in place (ffmpeg -y keeps the inode) may
  * have become a recording.  The memo moves from the directory's previous
  * listing (old, or NULL) to the new one (map), so files gone from the
- * directory are forgotten with it.  Called with fs.lock held. */
+ * directory are forgotten with it.  Called outside fs.lock, by the one
+ * thread building map (old is its own too). */
 static const IndexerClass *
 classify (DirMap *map, DirMap *old, const char *name, const char *path, const struct stat *st,
           gboolean *undecided, gboolean *unreadable)
@@ -227,6 +237,7 @@ dir_map_build (const char *dir, DirMap *old, int *err)
         item->role = SOURCE_UNREADABLE;
       if (indexer) {
         item->role = SOURCE_RECORDING;
+        item->indexer = indexer;
         if (strcmp (indexer->name, "fmp4") != 0 && !has_mp4_suffix (name)) {
           g_ptr_array_add (matroska, item);
           continue;
@@ -258,31 +269,57 @@ dir_map_build (const char *dir, DirMap *old, int *err)
   return map;
 }
 
-/* The current map of dir; called with fs.lock held. */
+static gboolean
+dir_map_fresh (const DirMap *map, const struct stat *dst)
+{
+  return !map->stale && same_time (&dst->st_mtim, &map->mtime) && same_time (&dst->st_ctim, &map->ctime) &&
+         g_get_monotonic_time () - map->built_at < DIR_MAP_MAX_AGE_US;
+}
+
+/* The current map of dir, returned with fs.lock held (also on failure).
+ * The directory is read and its files probed outside the lock, so a source
+ * directory that stalls (a network or FUSE mount inside the tree) holds up
+ * only the requests that need its listing. */
 static DirMap *
 dir_map_get (const char *dir, int *err)
 {
-  DirMap *map = g_hash_table_lookup (fs.dirs, dir);
-  if (map) {
-    struct stat dst;
-    gboolean fresh = fstatat (fs.root_fd, dir, &dst, AT_SYMLINK_NOFOLLOW) == 0 &&
-                     !map->stale && same_time (&dst.st_mtim, &map->mtime) && same_time (&dst.st_ctim, &map->ctime) &&
-                     g_get_monotonic_time () - map->built_at < DIR_MAP_MAX_AGE_US;
-    if (fresh)
+  struct stat dst;
+  gboolean have_dst = fstatat (fs.root_fd, dir, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+  g_mutex_lock (&fs.lock);
+  for (;;) {
+    DirMap *map = g_hash_table_lookup (fs.dirs, dir);
+    if (map && have_dst && dir_map_fresh (map, &dst))
       return map;
+    if (!g_hash_table_contains (building, dir))
+      break;
+    /* Another thread is reading it: its listing is judged by our stat. */
+    g_cond_wait (&dir_built, &fs.lock);
   }
-  map = dir_map_build (dir, map, err);
-  if (map)
+  gpointer key, value;
+  DirMap *old = g_hash_table_steal_extended (fs.dirs, dir, &key, &value) ? value : NULL;
+  if (old)
+    g_free (key);
+  g_hash_table_insert (building, g_strdup (dir), GINT_TO_POINTER (FALSE));
+  g_mutex_unlock (&fs.lock);
+
+  DirMap *map = dir_map_build (dir, old, err);
+  if (old)
+    dir_map_free (old);   /* its probes that still apply moved to map */
+
+  g_mutex_lock (&fs.lock);
+  gboolean stale = GPOINTER_TO_INT (g_hash_table_lookup (building, dir));
+  g_hash_table_remove (building, dir);
+  if (map) {
+    map->stale |= stale;
     g_hash_table_replace (fs.dirs, g_strdup (dir), map);
-  else
-    g_hash_table_remove (fs.dirs, dir);
+  }
+  g_cond_broadcast (&dir_built);
   return map;
 }
 
 GPtrArray *
 catalog_list (const char *dir, int *err)
 {
-  g_mutex_lock (&fs.lock);
   DirMap *map = dir_map_get (dir, err);
   GPtrArray *copy = NULL;
   if (map) {
@@ -299,7 +336,6 @@ catalog_resolve (const char *dir, const char *name, int *err)
 {
   DirItem *found = NULL;
   *err = ENOENT;
-  g_mutex_lock (&fs.lock);
   DirMap *map = dir_map_get (dir, err);
   if (map) {
     *err = ENOENT;
@@ -336,8 +372,10 @@ entry_unref (Entry *entry)
   g_free (entry);
 }
 
+/* A new entry for the recording at path; reads the source (its probe, when
+ * indexer is NULL), so it is called outside fs.lock. */
 static Entry *
-entry_new (const char *path, const struct stat *st, int *err)
+entry_new (const char *path, const struct stat *st, const IndexerClass *indexer, int *err)
 {
   int fd = openat (fs.root_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   struct stat fst;
@@ -350,7 +388,8 @@ entry_new (const char *path, const struct stat *st, int *err)
   Source src = { .fd = fd, .size = (guint64) fst.st_size };
   gboolean need_more;
   guint errors = source_io_errors ();
-  const IndexerClass *indexer = recording_detect (&src, &need_more);
+  if (!indexer)
+    indexer = recording_detect (&src, &need_more);
   if (!indexer || fst.st_ino != st->st_ino) {
     /* Changed under us (the caller looks again), or unreadable for now. */
     *err = source_io_errors () != errors ? EIO : EAGAIN;
@@ -401,31 +440,49 @@ entry_refresh (Entry *entry, const struct stat *st)
   entry->layout = layout_new (entry->rec, g_steal_pointer (&snap));
 }
 
+/* The table's entry for key, with one more reference, or NULL; a shrunk
+ * source (rewritten in place) starts over, while snapshots still open keep
+ * the old entry.  Called with fs.lock held. */
+static Entry *
+entry_take (const char *key, const struct stat *st)
+{
+  Entry *entry = g_hash_table_lookup (fs.entries, key);
+  if (entry && st->st_size < entry->seen.st_size) {
+    g_hash_table_remove (fs.entries, key);
+    entry = NULL;
+  }
+  if (entry)
+    g_atomic_int_inc (&entry->ref);
+  return entry;
+}
+
 Entry *
-catalog_entry (const char *path, const struct stat *st, int *err)
+catalog_entry (const char *path, const struct stat *st, const IndexerClass *indexer, int *err)
 {
   /* Keyed by the source's identity, so a recording renamed at the end (as
    * recorders do with temporary names) keeps its index. */
   g_autofree char *key = g_strdup_printf ("%lu:%lu", (unsigned long) st->st_dev, (unsigned long) st->st_ino);
   g_mutex_lock (&fs.lock);
-  Entry *entry = g_hash_table_lookup (fs.entries, key);
-  if (entry && st->st_size < entry->seen.st_size) {
-    /* Rewritten in place: start over; snapshots still open keep the old one. */
-    g_hash_table_remove (fs.entries, key);
-    entry = NULL;
-  }
-  if (!entry) {
-    entry = entry_new (path, st, err);
-    if (entry) {
-      entry->key = g_strdup (key);
-      g_hash_table_insert (fs.entries, g_steal_pointer (&key), entry);
-    }
-  }
-  if (entry)
-    g_atomic_int_inc (&entry->ref);
+  Entry *entry = entry_take (key, st);
   g_mutex_unlock (&fs.lock);
-  if (!entry)
-    return NULL;
+  if (!entry) {
+    /* Opened and probed outside fs.lock; a thread that made the same entry
+     * meanwhile wins, and ours is dropped. */
+    Entry *made = entry_new (path, st, indexer, err);
+    if (!made)
+      return NULL;
+    g_mutex_lock (&fs.lock);
+    entry = entry_take (key, st);
+    if (!entry) {
+      made->key = g_strdup (key);
+      g_hash_table_replace (fs.entries, g_steal_pointer (&key), made);
+      g_atomic_int_inc (&made->ref);
+      entry = g_steal_pointer (&made);
+    }
+    g_mutex_unlock (&fs.lock);
+    if (made)
+      entry_unref (made);
+  }
 
   g_mutex_lock (&entry->lock);
   entry_refresh (entry, st);
@@ -562,6 +619,15 @@ catalog_forget_dir (const char *dir)
     while (g_hash_table_iter_next (&it, NULL, &value))
       ((DirMap *) value)->stale = TRUE;
   }
+  /* A listing being built may have read the directory before the change. */
+  if (dir && g_hash_table_contains (building, dir)) {
+    g_hash_table_replace (building, g_strdup (dir), GINT_TO_POINTER (TRUE));
+  } else if (!dir) {
+    GHashTableIter it;
+    g_hash_table_iter_init (&it, building);
+    while (g_hash_table_iter_next (&it, NULL, NULL))
+      g_hash_table_iter_replace (&it, GINT_TO_POINTER (TRUE));
+  }
   g_mutex_unlock (&fs.lock);
 }
 
@@ -615,4 +681,107 @@ catalog_count (guint *entries, guint *listings, guint *probes)
   g_hash_table_iter_init (&it, fs.dirs);
   while (g_hash_table_iter_next (&it, NULL, &value))
     *probes += g_hash_table_size (((DirMap *) value)->probes);
+}
+
+/* ---- indexing while the recorder writes ----------------------------------- */
+
+/* Files inotify reported written are indexed by a small pool, while their new
+ * bytes are still in the page cache, so the first open of a recording after
+ * it ends reads nothing for its index.  The queue is bounded (a path queued
+ * twice is there once; past INDEX_QUEUE_MAX, writes are left to the next
+ * access), and the pool runs at a lower priority than requests. */
+#define INDEX_THREADS 2
+#define INDEX_QUEUE_MAX 256
+/* Files found not to be recordings ("dev:ino:size"), not probed again until
+ * they change; cleared when it holds this many. */
+#define INDEX_NOT_RECORDINGS_MAX 4096
+
+static GMutex index_lock;                /* a leaf: guards the three below */
+static GThreadPool *index_pool;
+static GHashTable *index_queued;         /* source paths in the queue */
+static GHashTable *index_not_recordings;
+
+static void
+index_in_background (gpointer data, gpointer user_data)
+{
+  (void) user_data;
+  g_autofree char *path = data;
+  static __thread gboolean niced;
+  if (!niced)
+    setpriority (PRIO_PROCESS, (id_t) gettid (), 10);   /* this thread only (Linux) */
+  niced = TRUE;
+  g_mutex_lock (&index_lock);
+  g_hash_table_remove (index_queued, path);   /* a write from now on queues it again */
+  g_mutex_unlock (&index_lock);
+
+  struct stat st;
+  if (fstatat (fs.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode))
+    return;
+  Entry *entry = catalog_find_entry (&st);
+  if (entry) {
+    g_mutex_lock (&entry->lock);
+    entry_refresh (entry, &st);
+    g_mutex_unlock (&entry->lock);
+    entry_unref (entry);
+    g_debug ("%s: indexed in the background up to %lld bytes", path, (long long) st.st_size);
+    return;
+  }
+  g_autofree char *key = g_strdup_printf ("%lu:%lu:%lld", (unsigned long) st.st_dev, (unsigned long) st.st_ino,
+                                          (long long) st.st_size);
+  g_mutex_lock (&index_lock);
+  gboolean known_plain = g_hash_table_contains (index_not_recordings, key);
+  g_mutex_unlock (&index_lock);
+  if (known_plain)
+    return;
+  int err = 0;
+  entry = catalog_entry (path, &st, NULL, &err);
+  if (entry) {
+    g_debug ("%s: indexed in the background up to %lld bytes", path, (long long) st.st_size);
+    entry_unref (entry);
+    return;
+  }
+  if (err == EAGAIN) {   /* not a recording, or too short to tell yet */
+    g_mutex_lock (&index_lock);
+    if (g_hash_table_size (index_not_recordings) >= INDEX_NOT_RECORDINGS_MAX)
+      g_hash_table_remove_all (index_not_recordings);
+    g_hash_table_add (index_not_recordings, g_steal_pointer (&key));
+    g_mutex_unlock (&index_lock);
+  }
+}
+
+void
+catalog_index_later (const char *dir, const char *name)
+{
+  char *path = path_join (dir, name);
+  g_mutex_lock (&index_lock);
+  if (!index_pool) {
+    index_pool = g_thread_pool_new (index_in_background, NULL, INDEX_THREADS, FALSE, NULL);
+    index_queued = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    index_not_recordings = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  }
+  if (g_hash_table_contains (index_queued, path) || g_hash_table_size (index_queued) >= INDEX_QUEUE_MAX) {
+    g_mutex_unlock (&index_lock);
+    g_free (path);
+    return;
+  }
+  g_hash_table_add (index_queued, g_strdup (path));
+  g_thread_pool_push (index_pool, path, NULL);
+  g_mutex_unlock (&index_lock);
+}
+
+void
+catalog_stop_indexing (void)
+{
+  g_mutex_lock (&index_lock);
+  GThreadPool *pool = g_steal_pointer (&index_pool);
+  g_mutex_unlock (&index_lock);
+  if (!pool)
+    return;
+  /* Queued work is dropped; what runs finishes.  Then no thread is left. */
+  g_thread_pool_free (pool, TRUE, TRUE);
+  g_thread_pool_stop_unused_threads ();
+  g_mutex_lock (&index_lock);
+  g_clear_pointer (&index_queued, g_hash_table_unref);
+  g_clear_pointer (&index_not_recordings, g_hash_table_unref);
+  g_mutex_unlock (&index_lock);
 }

@@ -80,9 +80,10 @@ struct Entry {
 
 /* Locks, in the order they are taken (never the other way round):
  *   Entry.lock     one recording's index and current snapshot (catalog.c);
- *   fs.lock        the tables below; no source I/O under it beyond the
- *                  directory listings and probes of catalog.c and the
- *                  inotify calls of watch.c (metadata, never media);
+ *   fs.lock        the tables below; no source I/O under it: directory
+ *                  listings, probes, indexing and inotify_add_watch happen
+ *                  outside it (a stalled source holds up only the requests
+ *                  that need it; catalog.c, nodes.c);
  *   Recording's locks (muxer/recording.h), then the leaves: the handle sets
  *   of ops_file.c and ops_tree.c.
  * Each table is owned by one module, which alone touches it: nodes and keys
@@ -136,6 +137,7 @@ typedef struct {
   char *source_name;
   SourceRole role;
   unsigned char type;       /* DT_* */
+  const IndexerClass *indexer;  /* SOURCE_RECORDING: what its listing's probe found */
 } DirItem;
 
 void catalog_init (void);
@@ -148,8 +150,10 @@ GPtrArray *catalog_list (const char *dir, int *err);
 DirItem *catalog_resolve (const char *dir, const char *name, int *err);
 void dir_item_free (DirItem *item);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DirItem, dir_item_free)
-/* The recording entry of a source file, indexed up to st, with one reference. */
-Entry *catalog_entry (const char *path, const struct stat *st, int *err);
+/* The recording entry of a source file, indexed up to st, with one reference.
+ * indexer, if not NULL, is what the file's listing probed it as (DirItem), so
+ * a new entry does not probe it again. */
+Entry *catalog_entry (const char *path, const struct stat *st, const IndexerClass *indexer, int *err);
 /* The entry of a source file if it is indexed, with one reference. */
 Entry *catalog_find_entry (const struct stat *st);
 /* Drops entries whose sources were deleted and that nothing uses, and logs
@@ -163,15 +167,22 @@ void catalog_forget_dir (const char *dir);
 void catalog_count (guint *entries, guint *listings, guint *probes);
 void entry_unref (Entry *entry);
 gboolean entry_is_live (const Entry *entry);
+/* Indexes dir/name (source names) in the background: inotify saw it written.
+ * Called by the watcher; catalog_stop_indexing ends it (after the watcher). */
+void catalog_index_later (const char *dir, const char *name);
+void catalog_stop_indexing (void);
 
 /* watch.c */
 /* Starts the change watcher: inotify where it works, and a periodic sweep. */
 void watch_start (void);
 /* Stops and joins the watcher and frees its tables; safe to call twice. */
 void watch_stop (void);
-/* Watches a directory node's source (fs.lock held); released when the node is
+/* Adds an inotify watch on a source directory, outside fs.lock (resolving
+ * the path may wait on the source): its wd, or -1.  watch_dir then gives it
+ * to the directory's node (fs.lock held); it is released when the node is
  * forgotten (watch_forget_dir, fs.lock held). */
-void watch_dir (Node *node);
+int watch_add (const char *path);
+void watch_dir (Node *node, int wd);
 void watch_forget_dir (Node *node);
 /* Whether every directory looked up has a watch (settled names may be cached). */
 gboolean watch_is_complete (void);

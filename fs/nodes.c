@@ -2,6 +2,7 @@
  * by recording, all by inode number; freed when the kernel forgets them. */
 #include "livemp4fs.h"
 
+#include <sys/inotify.h>
 #include <unistd.h>
 
 SourceFd *
@@ -88,12 +89,25 @@ node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st)
   g_autofree char *key = g_strdup_printf ("%d:%lu:%s", kind, (unsigned long) st->st_ino, path);
   g_mutex_lock (&fs.lock);
   Node *node = g_hash_table_lookup (fs.keys, key);
-  if (!node) {
+  if (!node && kind == NODE_DIR) {
+    /* A new directory's watch is added outside fs.lock; another lookup may
+     * make its node meanwhile (inotify gives both the same wd). */
+    g_mutex_unlock (&fs.lock);
+    int wd = watch_add (path);
+    g_mutex_lock (&fs.lock);
+    node = g_hash_table_lookup (fs.keys, key);
+    if (!node) {
+      node = node_insert (kind, path);
+      node->key = g_steal_pointer (&key);
+      g_hash_table_insert (fs.keys, node->key, node);
+      watch_dir (node, wd);
+    } else if (wd >= 0 && !g_hash_table_contains (fs.watches, GINT_TO_POINTER (wd))) {
+      inotify_rm_watch (fs.inotify_fd, wd);
+    }
+  } else if (!node) {
     node = node_insert (kind, path);
     node->key = g_steal_pointer (&key);
     g_hash_table_insert (fs.keys, node->key, node);
-    if (kind == NODE_DIR)
-      watch_dir (node);
   }
   node->nlookup++;
   g_mutex_unlock (&fs.lock);

@@ -82,7 +82,7 @@ op_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
     fuse_reply_err (req, ENOENT);
     return;
   } else if (item->role == SOURCE_RECORDING) {
-    Entry *entry = catalog_entry (path, &st, &err);
+    Entry *entry = catalog_entry (path, &st, item->indexer, &err);
     if (!entry && err == EIO) {
       fuse_reply_err (req, EIO);   /* a recording that cannot be read now: never shown as plain */
       return;

@@ -68,24 +68,33 @@ watch_is_complete (void)
   return g_atomic_int_get (&fs.inotify_fd) >= 0 && !g_atomic_int_get (&fs.watch_incomplete);
 }
 
-void
-watch_dir (Node *node)
+int
+watch_add (const char *path)
 {
-  /* Called with fs.lock held. */
-  g_hash_table_replace (fs.dir_inos, g_strdup (node->path), GSIZE_TO_POINTER (node->ino));
-  if (fs.inotify_fd < 0)
-    return;
-  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d/%s", fs.root_fd, node->path);
-  int wd = inotify_add_watch (fs.inotify_fd, proc, WATCH_MASK);
+  /* Outside fs.lock: resolving the path may wait on the source. */
+  int ifd = g_atomic_int_get (&fs.inotify_fd);
+  if (ifd < 0)
+    return -1;
+  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d/%s", fs.root_fd, path);
+  int wd = inotify_add_watch (ifd, proc, WATCH_MASK);
   if (wd < 0) {
     /* Without a watch nothing would invalidate this directory's settled
      * names: from now on they are cached only briefly (ops_tree.c). */
     if (!g_atomic_int_get (&fs.watch_incomplete))
       g_warning ("cannot watch %s (%s): settled recordings are looked at again every second",
-                 node->path, g_strerror (errno));
+                 path, g_strerror (errno));
     g_atomic_int_set (&fs.watch_incomplete, TRUE);
-    return;
   }
+  return wd;
+}
+
+void
+watch_dir (Node *node, int wd)
+{
+  /* Called with fs.lock held. */
+  g_hash_table_replace (fs.dir_inos, g_strdup (node->path), GSIZE_TO_POINTER (node->ino));
+  if (wd < 0 || fs.inotify_fd < 0)
+    return;
   Watch *w = g_hash_table_lookup (fs.watches, GINT_TO_POINTER (wd));
   if (!w) {
     w = g_new0 (Watch, 1);
@@ -234,6 +243,8 @@ handle_event (const struct inotify_event *ev)
     if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
       recheck_later (dir, ev->name, RECHECK_TIMES);
   } else {
+    if (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE))
+      catalog_index_later (dir, ev->name);
     g_autofree char *path = path_join (dir, ev->name);
     if (!is_recording (path))
       return;
@@ -320,8 +331,9 @@ watch_start (void)
       g_warning ("inotify unavailable (%s): changes are found by size and mtime on access", g_strerror (errno));
     }
   }
+  int wd = watch_add (".");
   g_mutex_lock (&fs.lock);
-  watch_dir (nodes_root ());
+  watch_dir (nodes_root (), wd);
   g_mutex_unlock (&fs.lock);
   stop_fd = eventfd (0, EFD_CLOEXEC);
   if (stop_fd < 0)
@@ -348,6 +360,7 @@ watch_stop (void)
     return;
   eventfd_write (stop_fd, 1);
   g_thread_join (g_steal_pointer (&watcher));
+  catalog_stop_indexing ();   /* the watcher fed it */
   close (stop_fd);
   stop_fd = -1;
   /* Under fs.lock: a FUSE_DESTROY is handled by a worker (.destroy). */
