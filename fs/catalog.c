@@ -428,6 +428,7 @@ entry_refresh (Entry *entry, const struct stat *st)
   if (recording_io_failed (entry->rec))
     return;   /* seen stays: the next access tries again */
   entry->seen = *st;
+  g_atomic_pointer_set (&entry->seen_size, (gsize) st->st_size);
   g_autoptr (Snapshot) snap = recording_snapshot (entry->rec);
   if (entry->layout && entry->layout->rec == entry->rec && snapshot_equal (snap, entry->layout->snap))
     return;
@@ -447,7 +448,7 @@ static Entry *
 entry_take (const char *key, const struct stat *st)
 {
   Entry *entry = g_hash_table_lookup (fs.entries, key);
-  if (entry && st->st_size < entry->seen.st_size) {
+  if (entry && (gsize) st->st_size < (gsize) g_atomic_pointer_get (&entry->seen_size)) {
     g_hash_table_remove (fs.entries, key);
     entry = NULL;
   }
@@ -689,31 +690,27 @@ catalog_count (guint *entries, guint *listings, guint *probes)
  * bytes are still in the page cache, so the first open of a recording after
  * it ends reads nothing for its index.  The queue is bounded (a path queued
  * twice is there once; past INDEX_QUEUE_MAX, writes are left to the next
- * access), and the pool runs at a lower priority than requests. */
+ * access), and the threads run at a lower priority than requests.  (Not a
+ * GThreadPool: its queue's locks are inside GLib, where ThreadSanitizer
+ * cannot see them.) */
 #define INDEX_THREADS 2
 #define INDEX_QUEUE_MAX 256
 /* Files found not to be recordings ("dev:ino:size"), not probed again until
  * they change; cleared when it holds this many. */
 #define INDEX_NOT_RECORDINGS_MAX 4096
 
-static GMutex index_lock;                /* a leaf: guards the three below */
-static GThreadPool *index_pool;
-static GHashTable *index_queued;         /* source paths in the queue */
+/* index_lock, a leaf, guards the rest. */
+static GMutex index_lock;
+static GCond index_wake;
+static GThread *index_threads[INDEX_THREADS];
+static gboolean index_stopping;
+static GQueue index_queue = G_QUEUE_INIT;  /* source paths */
+static GHashTable *index_queued;           /* the same paths, to queue each once */
 static GHashTable *index_not_recordings;
 
 static void
-index_in_background (gpointer data, gpointer user_data)
+index_one (const char *path)
 {
-  (void) user_data;
-  g_autofree char *path = data;
-  static __thread gboolean niced;
-  if (!niced)
-    setpriority (PRIO_PROCESS, (id_t) gettid (), 10);   /* this thread only (Linux) */
-  niced = TRUE;
-  g_mutex_lock (&index_lock);
-  g_hash_table_remove (index_queued, path);   /* a write from now on queues it again */
-  g_mutex_unlock (&index_lock);
-
   struct stat st;
   if (fstatat (fs.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode))
     return;
@@ -749,38 +746,61 @@ index_in_background (gpointer data, gpointer user_data)
   }
 }
 
+static gpointer
+index_thread (gpointer data)
+{
+  (void) data;
+  setpriority (PRIO_PROCESS, (id_t) gettid (), 10);   /* this thread only (Linux) */
+  g_mutex_lock (&index_lock);
+  for (;;) {
+    while (!index_stopping && g_queue_is_empty (&index_queue))
+      g_cond_wait (&index_wake, &index_lock);
+    if (index_stopping)
+      break;
+    char *path = g_queue_pop_head (&index_queue);
+    g_hash_table_remove (index_queued, path);   /* a write from now on queues it again */
+    g_mutex_unlock (&index_lock);
+    index_one (path);
+    g_free (path);
+    g_mutex_lock (&index_lock);
+  }
+  g_mutex_unlock (&index_lock);
+  return NULL;
+}
+
 void
 catalog_index_later (const char *dir, const char *name)
 {
-  char *path = path_join (dir, name);
+  g_autofree char *path = path_join (dir, name);
   g_mutex_lock (&index_lock);
-  if (!index_pool) {
-    index_pool = g_thread_pool_new (index_in_background, NULL, INDEX_THREADS, FALSE, NULL);
-    index_queued = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (!index_threads[0] && !index_stopping) {
+    index_queued = g_hash_table_new (g_str_hash, g_str_equal);
     index_not_recordings = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < INDEX_THREADS; i++)
+      index_threads[i] = g_thread_new ("index", index_thread, NULL);
   }
-  if (g_hash_table_contains (index_queued, path) || g_hash_table_size (index_queued) >= INDEX_QUEUE_MAX) {
-    g_mutex_unlock (&index_lock);
-    g_free (path);
-    return;
+  if (!index_stopping && !g_hash_table_contains (index_queued, path) &&
+      g_queue_get_length (&index_queue) < INDEX_QUEUE_MAX) {
+    g_hash_table_add (index_queued, path);
+    g_queue_push_tail (&index_queue, g_steal_pointer (&path));
+    g_cond_signal (&index_wake);
   }
-  g_hash_table_add (index_queued, g_strdup (path));
-  g_thread_pool_push (index_pool, path, NULL);
   g_mutex_unlock (&index_lock);
 }
 
 void
 catalog_stop_indexing (void)
 {
+  /* What is queued is dropped; what runs finishes. */
   g_mutex_lock (&index_lock);
-  GThreadPool *pool = g_steal_pointer (&index_pool);
+  index_stopping = TRUE;
+  g_cond_broadcast (&index_wake);
   g_mutex_unlock (&index_lock);
-  if (!pool)
-    return;
-  /* Queued work is dropped; what runs finishes.  Then no thread is left. */
-  g_thread_pool_free (pool, TRUE, TRUE);
-  g_thread_pool_stop_unused_threads ();
+  for (guint i = 0; i < INDEX_THREADS; i++)
+    if (index_threads[i])
+      g_thread_join (g_steal_pointer (&index_threads[i]));
   g_mutex_lock (&index_lock);
+  g_queue_clear_full (&index_queue, g_free);
   g_clear_pointer (&index_queued, g_hash_table_unref);
   g_clear_pointer (&index_not_recordings, g_hash_table_unref);
   g_mutex_unlock (&index_lock);
