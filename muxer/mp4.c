@@ -14,26 +14,10 @@
 
 #include <errno.h>
 
+#include "mp4_private.h"
+#include "mp4_robust.h"
 #include "stbl.h"
 #include "trak.h"
-
-/* A track's samples not appended yet: in decode order, which must be source
- * order too, so the recording's source order is a merge of these. */
-typedef struct {
-  Track *track;
-  GArray *samples;               /* StblSample */
-  guint next;
-} Mp4Queue;
-
-typedef struct {
-  guint64 pos;                   /* next top-level box; then where the moov is */
-  BoxHeader moov;                /* the moov's header, once found */
-  guint boxes;                   /* top-level boxes walked */
-  gboolean indexed;              /* the moov's tracks and samples are in */
-  guint64 indexed_size;          /* the source size when every sample was appended */
-  gboolean noted_growth;
-  GArray *queues;                /* Mp4Queue, in track order; empty once all are appended */
-} Mp4State;
 
 static void
 queue_clear (Mp4Queue *q)
@@ -55,6 +39,7 @@ mp4_state_free (gpointer data)
 {
   Mp4State *st = data;
   g_array_unref (st->queues);
+  g_clear_pointer (&st->moov_bytes, g_bytes_unref);
   g_free (st);
 }
 
@@ -68,12 +53,6 @@ fourcc_printable (guint32 type)
   }
   return TRUE;
 }
-
-typedef enum {
-  WALK_MOOV,        /* *pos is at a moov that is on disk whole */
-  WALK_NEED_MORE,   /* the moov is not on disk (yet) */
-  WALK_NOT_MP4,     /* damaged, or not a plain MP4: *why says why */
-} WalkResult;
 
 /* Reads the box header at pos; WALK_NEED_MORE if it is not on disk whole. */
 static WalkResult
@@ -109,11 +88,8 @@ read_header (const Source *src, guint64 pos, BoxHeader *h, const char **why)
   return WALK_MOOV;
 }
 
-/* Walks the top-level boxes from *pos, by header, to the moov; *boxes counts
- * the boxes walked.  Stops at the moov (with its header in *moov) or where
- * the file ends. */
-static WalkResult
-walk_to_moov (const Source *src, guint64 *pos, guint *boxes, BoxHeader *moov, const char **why)
+WalkResult
+mp4_walk_to_moov (const Source *src, guint64 *pos, guint *boxes, BoxHeader *moov, const char **why)
 {
   for (;;) {
     BoxHeader h;
@@ -222,7 +198,7 @@ mp4_probe (const Source *src)
   guint boxes = 0;
   BoxHeader moov;
   const char *why;
-  switch (walk_to_moov (src, &pos, &boxes, &moov, &why)) {
+  switch (mp4_walk_to_moov (src, &pos, &boxes, &moov, &why)) {
   case WALK_NOT_MP4:
     return PROBE_NO;
   case WALK_NEED_MORE:
@@ -269,8 +245,8 @@ next_queue (GArray *queues)
  * (GStreamer cuts the encoder's padding off the last AAC frame so): that
  * sample lasts until the edit ends, as FFmpeg's remux writes it.  Only for
  * tracks presented in decode order (no composition offsets). */
-static void
-trim_last_sample (GArray *samples, guint64 edit_end)
+void
+mp4_trim_last_sample (GArray *samples, guint64 edit_end)
 {
   StblSample *s = (StblSample *) samples->data;
   guint n = samples->len;
@@ -323,7 +299,7 @@ parse_trak (Mp4State *st, Recording *rec, ByteReader trak, guint32 movie_timesca
       return FALSE;
     }
 
-  trim_last_sample (samples, edit_end);
+  mp4_trim_last_sample (samples, edit_end);
 
   ByteReader stsd = boxes.stsd;
   const guint8 *entries;
@@ -449,7 +425,7 @@ flush_queues (Mp4State *st, Recording *rec, const Source *src)
     q->next++;
   }
   recording_end_append (rec);
-  if (!q)
+  if (!q && !st->follow)
     g_array_set_size (st->queues, 0);   /* every sample is in: the tables go */
 }
 
@@ -458,7 +434,10 @@ mp4_feed (gpointer data, Recording *rec, const Source *src)
 {
   Mp4State *st = data;
   if (st->indexed) {
-    if (st->queues->len == 0 && src->size > st->indexed_size) {
+    if (st->follow) {
+      if (!mp4_robust_follow (st, rec, src))
+        return FALSE;
+    } else if (st->queues->len == 0 && src->size > st->indexed_size) {
       /* Finished files do not change; hybrid and finalised recordings are
        * not followed (yet).  A fast-start pass (FFmpeg's +faststart) moves
        * the payload over the old moov as the file grows: the samples shown
@@ -478,7 +457,7 @@ mp4_feed (gpointer data, Recording *rec, const Source *src)
   } else {
     BoxHeader h;
     const char *why = NULL;
-    switch (walk_to_moov (src, &st->pos, &st->boxes, &h, &why)) {
+    switch (mp4_walk_to_moov (src, &st->pos, &st->boxes, &h, &why)) {
     case WALK_NOT_MP4:
       recording_fail (rec, "%s at %" G_GUINT64_FORMAT, why, st->pos);
       return FALSE;
@@ -488,7 +467,17 @@ mp4_feed (gpointer data, Recording *rec, const Source *src)
       break;
     }
     guint64 body_len = h.size - h.header_size;
-    g_autofree guint8 *body = source_read_alloc (src, st->pos + h.header_size, body_len, RECORDING_MAX_HEADER_BOX);
+    g_autofree guint8 *body = NULL;
+    /* A moov in front of an mdat still being written may be rewritten in
+     * place as it grows (mp4_robust.h): read safely, then followed. */
+    gboolean follow = !mdat_before (src, st->pos) && !complete_after (src, st->pos);
+    if (!follow)
+      body = source_read_alloc (src, st->pos + h.header_size, body_len, RECORDING_MAX_HEADER_BOX);
+    else if (mp4_robust_read_moov (src, st->pos, &h, &body) == MP4_MOOV_CHANGING) {
+      st->pos = 0;   /* walked again next time: the moov may move */
+      st->boxes = 0;
+      return TRUE;
+    }
     if (!body) {
       recording_fail (rec, "cannot read the moov at %" G_GUINT64_FORMAT ": %s", st->pos, g_strerror (errno));
       return FALSE;
@@ -497,8 +486,11 @@ mp4_feed (gpointer data, Recording *rec, const Source *src)
     byte_reader_init (&moov, body, body_len);
     st->indexed = TRUE;
     st->moov = h;
+    st->follow = follow;
     if (!parse_moov (st, rec, moov, st->pos + h.size))
       return FALSE;
+    if (follow)
+      mp4_robust_start (st, g_bytes_new_take (g_steal_pointer (&body), body_len));
   }
   flush_queues (st, rec, src);
   if (st->queues->len == 0 && st->indexed_size == 0)
