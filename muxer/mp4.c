@@ -504,4 +504,5 @@ const IndexerClass mp4_indexer = {
   .state_new = mp4_state_new,
   .state_free = mp4_state_free,
   .feed = mp4_feed,
+  .rewrites_in_place = TRUE,
 };

@@ -103,7 +103,8 @@ recording_update (Recording *rec, const Source *src)
     if (!rec->failed)
       recording_fail (rec, "source shrank from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT " bytes",
                       rec->source_size, src->size);
-  } else if (!rec->failed && !rec->io_failed && src->size > rec->source_size) {
+  } else if (!rec->failed && !rec->io_failed &&
+             (src->size > rec->source_size || (rec->indexer->rewrites_in_place && src->size > 0))) {
     guint errors = source_io_errors ();
     rec->io_errors_at_feed = errors;
     rec->indexer->feed (rec->state, rec, src);

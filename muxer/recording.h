@@ -80,6 +80,9 @@ typedef struct {
   /* Optional: bytes the state keeps per sample (read_payload's locators),
    * for recording_memory().  Called with rec->lock held for reading. */
   gsize (*memory) (gpointer state);
+  /* Also fed when the source changed without growing (a new mtime): the
+   * format rewrites bytes in place (a robust-muxing moov, mp4_robust.h). */
+  gboolean rewrites_in_place;
 } IndexerClass;
 
 /* Locks, in the order they are taken (never the other way round):
