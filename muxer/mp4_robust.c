@@ -331,6 +331,16 @@ mp4_robust_follow (Mp4State *st, Recording *rec, const Source *src)
    * stays. */
   if (mp4_walk_to_moov (src, &pos, &boxes, &h, &why) != WALK_MOOV)
     return TRUE;
+  gsize len = h.size - h.header_size;
+  gsize old_len;
+  const guint8 *old = g_bytes_get_data (st->moov_bytes, &old_len);
+  if (pos == st->pos && len == old_len) {
+    /* The same place and size: most often the same moov, which one read
+     * tells (bytes equal to the last moov are that moov, torn or not). */
+    g_autofree guint8 *now = source_read_alloc (src, pos + h.header_size, len, RECORDING_MAX_HEADER_BOX);
+    if (now && memcmp (now, old, len) == 0)
+      return TRUE;
+  }
   g_autofree guint8 *body = NULL;
   switch (mp4_robust_read_moov (src, pos, &h, &body)) {
   case MP4_MOOV_CHANGING:
@@ -341,9 +351,6 @@ mp4_robust_follow (Mp4State *st, Recording *rec, const Source *src)
   case MP4_MOOV_READ:
     break;
   }
-  gsize len = h.size - h.header_size;
-  gsize old_len;
-  const guint8 *old = g_bytes_get_data (st->moov_bytes, &old_len);
   if (len == old_len && memcmp (body, old, len) == 0)
     return TRUE;
   ByteReader moov;
