@@ -35,6 +35,7 @@ typedef struct {
   gboolean follow;
   GBytes *moov_bytes;            /* the followed moov's body */
   guint64 listed_end;            /* where the last sample it lists ends */
+  guint32 movie_timescale;       /* its mvhd's (0: none) */
 } Mp4State;
 
 typedef enum {

@@ -134,6 +134,9 @@ mp4_robust_start (Mp4State *st, GBytes *moov_body)
   g_clear_pointer (&st->moov_bytes, g_bytes_unref);
   st->moov_bytes = moov_body;
   st->listed_end = 0;
+  ByteReader moov;
+  byte_reader_init (&moov, g_bytes_get_data (moov_body, NULL), g_bytes_get_size (moov_body));
+  trak_movie_timescale (moov, &st->movie_timescale);
   for (guint i = 0; i < st->queues->len; i++) {
     Mp4Queue *q = &g_array_index (st->queues, Mp4Queue, i);
     q->base = 0;
@@ -159,10 +162,17 @@ by_offset (gconstpointer a, gconstpointer b)
   return x < y ? -1 : x > y;
 }
 
+/* What a new moov changes of a track besides its samples, applied once
+ * the whole moov is taken. */
+typedef struct {
+  gint64 edit_base;
+  GBytes *descriptions;          /* new bitrates, or NULL */
+} TrackChange;
+
 /* The samples of the new moov's trak for queue q, or NULL with *why set. */
 static GArray *
-read_trak (Recording *rec, const TrakBoxes *boxes, const Track *desc, guint64 edit_end, Mp4Queue *q,
-           guint32 *budget, const char **why)
+read_trak (const TrakBoxes *boxes, const Track *desc, guint64 edit_end, Mp4Queue *q, guint32 movie_timescale,
+           guint32 *budget, TrackChange *change, const char **why)
 {
   const Track *t = q->track;
   ByteReader stsd = boxes->stsd;
@@ -172,31 +182,22 @@ read_trak (Recording *rec, const TrakBoxes *boxes, const Track *desc, guint64 ed
   byte_reader_bytes (&stsd, len, &entries);
   gsize old_len;
   const guint8 *old = g_bytes_get_data (t->sample_descriptions, &old_len);
-  if (desc->edit_base != t->edit_base && t->table.count == 0) {
-    /* qtmux's first moov may list a track before its first sample, with
-     * no edit yet: nothing of the track is shown, so its start may still
-     * move.  A new generation: no snapshot is taken as equal to one before. */
-    recording_begin_append (rec);
-    q->track->edit_base = desc->edit_base;
-    rec->generation++;
-    recording_end_append (rec);
-  }
-  if (desc->timescale != t->timescale || desc->handler != t->handler || desc->edit_base != t->edit_base ||
-      !same_descriptions (old, old_len, entries, len)) {
+  /* The track's start may move while nothing of it is shown (qtmux's first
+   * moov may list a track before its first sample, with no edit yet), or
+   * by the rounding of an empty edit to the movie timescale (qtmux's last
+   * moov has another one). */
+  guint64 tick = movie_timescale ? (t->timescale + movie_timescale - 1) / movie_timescale : 0;
+  gint64 moved = desc->edit_base - t->edit_base;
+  if (desc->timescale != t->timescale || desc->handler != t->handler ||
+      (t->table.count > 0 && (guint64) ABS (moved) > tick) || !same_descriptions (old, old_len, entries, len)) {
     *why = "changes a track's description";
     return NULL;
   }
-  if (len != old_len || memcmp (entries, old, len) != 0) {
-    /* New bitrates: new snapshots show them, as an index of the file now
-     * would (a snapshot's header has its own copy). */
-    GBytes *now = g_bytes_new (entries, len);
-    recording_begin_append (rec);
-    GBytes *before = q->track->sample_descriptions;
-    q->track->sample_descriptions = now;
-    rec->generation++;
-    recording_end_append (rec);
-    g_bytes_unref (before);
-  }
+  change->edit_base = desc->edit_base;
+  /* New bitrates: new snapshots show them, as an index of the file now
+   * would (a snapshot's header has its own copy). */
+  if (len != old_len || memcmp (entries, old, len) != 0)
+    change->descriptions = g_bytes_new (entries, len);
   g_autoptr (GArray) samples = g_array_new (FALSE, FALSE, sizeof (StblSample));
   if (!stbl_read_samples (boxes->stbl, *budget, samples, why))
     return NULL;
@@ -222,10 +223,12 @@ free_samples (gpointer samples)
     g_array_unref (samples);
 }
 
-/* Checks the new moov against the queues and, if it only adds samples,
- * queues them.  FALSE with *why set if it does not. */
+/* Checks the new moov against the queues: TRUE if it only adds samples,
+ * with each track's samples in news, its changes in changes, and where the
+ * last sample listed ends in *end; FALSE with *why set if it does not. */
 static gboolean
-take_update (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end, const char **why)
+check_update (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end, GPtrArray *news,
+              TrackChange *changes, guint32 *movie_timescale_out, guint64 *end_out, const char **why)
 {
   ByteReader b;
   BoxHeader h;
@@ -239,8 +242,7 @@ take_update (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end, co
   guint32 budget = (guint32) MIN (allowed, (guint64) RECORDING_MAX_SAMPLES);
 
   guint n = st->queues->len;
-  g_autoptr (GPtrArray) news = g_ptr_array_new_full (n, free_samples);
-  g_ptr_array_set_size (news, (gint) n);
+  *movie_timescale_out = movie_timescale;
   ByteReader r = moov;
   while (byte_reader_remaining (&r) > 0) {
     if (!byte_reader_box (&r, &h, &b)) {
@@ -265,7 +267,8 @@ take_update (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end, co
     }
     if (g_ptr_array_index (news, i))
       continue;   /* a second trak with that ID, left out as mp4.c does */
-    GArray *samples = read_trak (rec, &boxes, &desc, edit_end, &g_array_index (st->queues, Mp4Queue, i), &budget, why);
+    GArray *samples = read_trak (&boxes, &desc, edit_end, &g_array_index (st->queues, Mp4Queue, i),
+                                 MIN (movie_timescale, st->movie_timescale), &budget, &changes[i], why);
     if (!samples)
       return FALSE;
     news->pdata[i] = samples;
@@ -294,8 +297,42 @@ take_update (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end, co
     }
     end = s->source_offset + s->info.size;
   }
+  *end_out = end;
+  return TRUE;
+}
 
-  /* Taken: each queue keeps the samples not appended yet. */
+/* Takes the new moov if check_update() finds that it only adds samples:
+ * each queue then keeps the samples not appended yet.  FALSE with *why set
+ * if it does not. */
+static gboolean
+take_update (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end, const char **why)
+{
+  guint n = st->queues->len;
+  g_autoptr (GPtrArray) news = g_ptr_array_new_full (n, free_samples);
+  g_ptr_array_set_size (news, (gint) n);
+  TrackChange changes[RECORDING_MAX_TRACKS] = { { 0 } };
+  guint32 movie_timescale;
+  guint64 end;
+  gboolean ok = check_update (st, rec, moov, moov_end, news, changes, &movie_timescale, &end, why);
+  for (guint i = 0; ok && i < n; i++) {
+    Track *t = g_array_index (st->queues, Mp4Queue, i).track;
+    if (changes[i].edit_base == t->edit_base && !changes[i].descriptions)
+      continue;
+    /* A new generation: no snapshot is taken as equal to one before. */
+    recording_begin_append (rec);
+    t->edit_base = changes[i].edit_base;
+    if (changes[i].descriptions) {
+      GBytes *before = t->sample_descriptions;
+      t->sample_descriptions = g_steal_pointer (&changes[i].descriptions);
+      changes[i].descriptions = before;   /* unreferenced below, outside the lock */
+    }
+    rec->generation++;
+    recording_end_append (rec);
+  }
+  for (guint i = 0; i < n; i++)
+    g_clear_pointer (&changes[i].descriptions, g_bytes_unref);
+  if (!ok)
+    return FALSE;
   for (guint i = 0; i < n; i++) {
     Mp4Queue *q = &g_array_index (st->queues, Mp4Queue, i);
     GArray *samples = g_steal_pointer (&news->pdata[i]);
@@ -316,6 +353,7 @@ take_update (Mp4State *st, Recording *rec, ByteReader moov, guint64 moov_end, co
     q->next = 0;
   }
   st->listed_end = end;
+  st->movie_timescale = movie_timescale;
   return TRUE;
 }
 

@@ -51,7 +51,9 @@ check "grow.mp4: at least $MIN_COPIES growing copies with samples ($grown of $n)
 bad_mp4=0 bad_prefix=0
 for ((i = 1; i <= n; i++)); do
   check_mp4 "$copies/$i.mp4" >"$W/check" 2>&1 || { diag "copy $i:"; diag_file "$W/check" 10; bad_mp4=1; }
-  timing_prefix "$copies/$i.mp4" "$SRC/grow.mp4" >"$W/check" 2>&1 ||
+  # 1 ms: qtmux writes its updates with a movie timescale of 1000 and the last moov with the
+  # video's, so a track's empty edit is rounded differently in the finished file.
+  timing_prefix "$copies/$i.mp4" "$SRC/grow.mp4" --tolerance 0.001 >"$W/check" 2>&1 ||
     { diag "copy $i:"; diag_file "$W/check" 10; bad_prefix=1; }
 done
 ok $bad_mp4 "grow.mp4: each of the $n copies is a valid fast-start MP4"
