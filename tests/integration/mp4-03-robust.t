@@ -47,21 +47,38 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid"
 is "$?" 0 "grow.mp4: the recorder finished"
-check "grow.mp4: at least $MIN_COPIES growing copies with samples ($grown of $n)" test "$grown" -ge "$MIN_COPIES"
-bad_mp4=0 bad_prefix=0
+# A copy taken before the moov lists a video frame has an empty video track: valid (faststart,
+# ffprobe without a message) but not decodable by ffmpeg, so it is not counted as one with
+# samples.  Times are not compared with the finished file: qtmux sets the edit lists anew in
+# its last moov (measured: the audio 24 ms late in every update, the video 15.6 ms late at
+# the end); the killed recording below is compared with its last moov, times included.
+empty_stream() {
+  to 60 ffprobe -v error -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$1" | grep -qx 0
+}
+probe_clean() { to 60 python3 "$MP4UTIL" faststart "$1" && [[ -z $(to 60 ffprobe -v error -show_streams "$1" 2>&1 >/dev/null) ]]; }
+bad_mp4=0 bad_prefix=0 with_samples=0
 for ((i = 1; i <= n; i++)); do
+  if empty_stream "$copies/$i.mp4"; then
+    probe_clean "$copies/$i.mp4" >"$W/check" 2>&1 || { diag "copy $i:"; diag_file "$W/check" 10; bad_mp4=1; }
+    continue
+  fi
+  ((i <= grown)) && with_samples=$((with_samples + 1))
   check_mp4 "$copies/$i.mp4" >"$W/check" 2>&1 || { diag "copy $i:"; diag_file "$W/check" 10; bad_mp4=1; }
-  # 1 ms: qtmux writes its updates with a movie timescale of 1000 and the last moov with the
-  # video's, so a track's empty edit is rounded differently in the finished file.
-  timing_prefix "$copies/$i.mp4" "$SRC/grow.mp4" --tolerance 0.001 >"$W/check" 2>&1 ||
+  packets_prefix "$copies/$i.mp4" "$SRC/grow.mp4" >"$W/check" 2>&1 ||
     { diag "copy $i:"; diag_file "$W/check" 10; bad_prefix=1; }
 done
+check "grow.mp4: at least $MIN_COPIES growing copies with samples in every track ($with_samples of $n)" \
+  test "$with_samples" -ge "$MIN_COPIES"
 ok $bad_mp4 "grow.mp4: each of the $n copies is a valid fast-start MP4"
-ok $bad_prefix "grow.mp4: each copy's packets and times are the first of the finished recording (ffprobe, GStreamer)"
+ok $bad_prefix "grow.mp4: each copy's packets are the first packets of the finished recording"
+# Finished: shown as followed (up to the last update, if the last moov changed the edit lists:
+# noted) or, once the daemon looks at the file afresh, mirrored as it is (fast-start already).
 to 30 cp "$MNT/grow.mp4" "$W/grow-final.mp4"
-check "grow.mp4: the followed recording, finished, is a valid fast-start MP4" check_mp4 "$W/grow-final.mp4"
-check "grow.mp4: every packet of the finished recording, with its times" same_timing_all "$SRC/grow.mp4" "$W/grow-final.mp4"
-is "$(xattr "$MNT/grow.mp4" user.livemp4.error 2>/dev/null)" "" "grow.mp4: no error or note"
+check "grow.mp4: the finished recording is a valid fast-start MP4" check_mp4 "$W/grow-final.mp4"
+check "grow.mp4: finished, its packets are the first packets of the recording" \
+  packets_prefix "$W/grow-final.mp4" "$SRC/grow.mp4"
+is "$(xattr "$MNT/grow.mp4" user.livemp4.state 2>/dev/null)" "$(cmp -s "$W/grow-final.mp4" "$SRC/grow.mp4" || echo settled)" \
+  "grow.mp4: settled, or mirrored as it is"
 
 # Killed with SIGKILL: shown as the last moov update has it.
 robust killed.mp4 100000 &
