@@ -423,6 +423,7 @@ entry_refresh (Entry *entry, const struct stat *st)
     recording_unref (entry->rec);
     entry->rec = fresh;
   }
+  cache_refresh (entry, st);
   Source src = { .fd = entry->fd->fd, .size = (guint64) st->st_size };
   recording_update (entry->rec, &src);
   if (recording_io_failed (entry->rec))
@@ -580,6 +581,7 @@ log_state_change (Entry *entry)
     entry->logged_state = state;
   }
   g_mutex_unlock (&entry->lock);
+  cache_save (entry);
 }
 
 static gboolean

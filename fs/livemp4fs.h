@@ -23,6 +23,8 @@ typedef struct {
   int keep_sources;         /* also show Matroska originals under their own names */
   int no_inotify;
   char *loglevel;
+  char *cache_dir;          /* -o cache=DIR (cache.c) */
+  int no_cache;             /* -o nocache */
   int show_help;
   int show_version;
 } Options;
@@ -77,6 +79,7 @@ struct Entry {
   Layout *layout;            /* current snapshot */
   Node *node;                /* its node while the kernel knows it */
   const char *logged_state;  /* the state last logged: "live", "settled" or "error" */
+  gboolean cached;           /* this index was read from or saved to the cache (cache.c) */
 };
 
 /* Locks, in the order they are taken (never the other way round):
@@ -187,6 +190,16 @@ void watch_dir (Node *node, int wd);
 void watch_forget_dir (Node *node);
 /* Whether every directory looked up has a watch (settled names may be cached). */
 gboolean watch_is_complete (void);
+
+/* cache.c: the persistent index cache (muxer/index_cache.h). */
+void cache_init (void);
+void cache_shutdown (void);
+/* With entry->lock held, before the entry's index is fed: reads the first
+ * index from the cache, or replaces a cached one whose source changed. */
+void cache_refresh (Entry *entry, const struct stat *st);
+/* Saves the index of a settled, wholly indexed entry, once; takes
+ * entry->lock itself (not held), and writes outside it. */
+void cache_save (Entry *entry);
 
 /* ops_*.c */
 extern const struct fuse_lowlevel_ops livemp4fs_ops;

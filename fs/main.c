@@ -22,6 +22,8 @@ static const struct fuse_opt option_spec[] = {
   OPT ("keep_sources", keep_sources, 1),
   OPT ("noinotify", no_inotify, 1),
   OPT ("loglevel=%s", loglevel, 0),
+  OPT ("cache=%s", cache_dir, 0),
+  OPT ("nocache", no_cache, 1),
   OPT ("-h", show_help, 1),
   OPT ("--help", show_help, 1),
   OPT ("-V", show_version, 1),
@@ -40,6 +42,9 @@ usage (const char *prog)
           "    -o keep_sources        also show Matroska/WebM originals under their own names\n"
           "    -o noinotify           detect changes only by looking at size and mtime\n"
           "    -o loglevel=LEVEL      error, warning, info or debug (default warning)\n"
+          "    -o cache=DIR           keep settled recordings' indexes in DIR (default\n"
+          "                           $XDG_CACHE_HOME/livemp4fs, /var/cache/livemp4fs for root)\n"
+          "    -o nocache             keep no index cache\n"
           "    -h, --help             this help\n"
           "    -V, --version          the version\n\n",
           prog);
@@ -165,6 +170,7 @@ main (int argc, char **argv)
   g_mutex_init (&fs.lock);
   nodes_init ();
   catalog_init ();
+  cache_init ();
 
   fs.se = fuse_session_new (&args, &livemp4fs_ops, sizeof livemp4fs_ops, NULL);
   if (!fs.se)
@@ -210,6 +216,7 @@ destroy:
   ops_tree_shutdown ();
   nodes_shutdown ();
   catalog_shutdown ();
+  cache_shutdown ();
   close (fs.root_fd);
   g_mutex_clear (&fs.lock);
   g_info ("stopped: %u thread(s) left", count_threads ());
@@ -218,5 +225,6 @@ out:
   fuse_opt_free_args (&args);
   g_free (fs.opts.source);
   free (fs.opts.loglevel);
+  free (fs.opts.cache_dir);
   return ret ? 1 : 0;
 }
