@@ -170,3 +170,79 @@ cache_save (Entry *entry)
   else
     g_debug ("%s: index cached in %s (%" G_GSIZE_FORMAT " bytes)", entry->path, file, g_bytes_get_size (bytes));
 }
+
+gboolean
+cache_parse_size (const char *text, guint64 *bytes)
+{
+  guint64 n;
+  if (!g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT64, &n, NULL)) {
+    /* A number and one suffix. */
+    gsize len = strlen (text);
+    if (len < 2)
+      return FALSE;
+    guint shift;
+    switch (g_ascii_toupper (text[len - 1])) {
+    case 'K': shift = 10; break;
+    case 'M': shift = 20; break;
+    case 'G': shift = 30; break;
+    default: return FALSE;
+    }
+    g_autofree char *digits = g_strndup (text, len - 1);
+    if (!g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT64 >> shift, &n, NULL))
+      return FALSE;
+    n <<= shift;
+  }
+  *bytes = n;
+  return TRUE;
+}
+
+typedef struct {
+  Entry *entry;
+  gint64 used_at;
+  gsize memory;
+} Candidate;
+
+static gint
+older_first (gconstpointer a, gconstpointer b)
+{
+  gint64 x = ((const Candidate *) a)->used_at, y = ((const Candidate *) b)->used_at;
+  return x < y ? -1 : x > y;
+}
+
+void
+cache_evict (GPtrArray *entries)
+{
+  /* Every index counts; only those nothing but the table and the caller
+   * hold (no node, so no handle) can go. */
+  guint64 total = 0;
+  g_autoptr (GArray) candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
+  for (guint i = 0; i < entries->len; i++) {
+    Entry *entry = g_ptr_array_index (entries, i);
+    g_mutex_lock (&entry->lock);
+    gsize memory = recording_memory (entry->rec);
+    if (entry->layout && entry->layout->rec != entry->rec)
+      memory += recording_memory (entry->layout->rec);
+    g_mutex_unlock (&entry->lock);
+    total += memory;
+    g_mutex_lock (&fs.lock);
+    gint64 used_at = entry->used_at;
+    g_mutex_unlock (&fs.lock);
+    if (g_atomic_int_get (&entry->ref) == 2)
+      g_array_append_val (candidates, ((Candidate) { entry, used_at, memory }));
+  }
+  if (total <= fs.opts.index_memory_limit)
+    return;
+  g_array_sort (candidates, older_first);
+  guint dropped = 0;
+  guint64 before = total;
+  for (guint i = 0; i < candidates->len && total > fs.opts.index_memory_limit; i++) {
+    const Candidate *c = &g_array_index (candidates, Candidate, i);
+    if (catalog_evict_entry (c->entry)) {
+      total -= c->memory;
+      dropped++;
+    }
+  }
+  if (dropped)
+    g_debug ("index memory %" G_GUINT64_FORMAT " bytes, past %" G_GUINT64_FORMAT ": %u unused indexes dropped (%"
+             G_GUINT64_FORMAT " bytes left)", before, fs.opts.index_memory_limit, dropped, total);
+}

@@ -24,6 +24,7 @@ static const struct fuse_opt option_spec[] = {
   OPT ("loglevel=%s", loglevel, 0),
   OPT ("cache=%s", cache_dir, 0),
   OPT ("nocache", no_cache, 1),
+  OPT ("index_memory=%s", index_memory, 0),
   OPT ("-h", show_help, 1),
   OPT ("--help", show_help, 1),
   OPT ("-V", show_version, 1),
@@ -45,6 +46,9 @@ usage (const char *prog)
           "    -o cache=DIR           keep settled recordings' indexes in DIR (default\n"
           "                           $XDG_CACHE_HOME/livemp4fs, /var/cache/livemp4fs for root)\n"
           "    -o nocache             keep no index cache\n"
+          "    -o index_memory=SIZE   indexes of recordings nothing has open are dropped,\n"
+          "                           least recently used first, past SIZE (K, M, G;\n"
+          "                           default 256M)\n"
           "    -h, --help             this help\n"
           "    -V, --version          the version\n\n",
           prog);
@@ -152,6 +156,11 @@ main (int argc, char **argv)
     fprintf (stderr, "livemp4fs: unknown loglevel '%s'\n", fs.opts.loglevel);
     goto out;
   }
+  fs.opts.index_memory_limit = 256ull << 20;
+  if (fs.opts.index_memory && !cache_parse_size (fs.opts.index_memory, &fs.opts.index_memory_limit)) {
+    fprintf (stderr, "livemp4fs: index_memory '%s' is not a size (such as 512K, 64M, 2G)\n", fs.opts.index_memory);
+    goto out;
+  }
   g_log_set_default_handler (log_handler, NULL);
   /* Read-only, as the kernel enforces it: every write fails with EROFS. */
   fuse_opt_add_arg (&args, "-oro,default_permissions,fsname=livemp4fs,subtype=livemp4fs");
@@ -226,5 +235,6 @@ out:
   g_free (fs.opts.source);
   free (fs.opts.loglevel);
   free (fs.opts.cache_dir);
+  free (fs.opts.index_memory);
   return ret ? 1 : 0;
 }

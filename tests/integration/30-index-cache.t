@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 require_fuse
 require_tool strace ffmpeg python3
-plan 25
+plan 29
 
 T=$(make_tmp)
 SRC=$T/src MNT=$T/mnt W=$T/work C=$T/cache
@@ -158,6 +158,26 @@ check "the virtual files are still the exports" \
 is "$(since "$mark" 'index cache .* ignored')" 2 "the damaged files were ignored (debug log)"
 check "... and written anew, as they were" \
   wait_until 20 bash -c "cmp -s '${files[0]}' '${files[0]}.good' && cmp -s '${files[1]}' '${files[1]}.good'"
+unmount_fs "$MNT" >/dev/null
+
+# Eviction: with index_memory=1K, the indexes nothing holds go once the kernel forgets the
+# nodes (drop_caches, as root), and come back from the cache, the same bytes.
+same_now() {
+  cmp -s "$W/frag.virt" "$MNT/frag.mp4" && cmp -s "$W/rec.virt" "$MNT/rec.mp4" && cmp -s "$W/other.virt" "$MNT/plain.mp4"
+}
+mark=$(log_lines)
+check "mount with -o index_memory=1K" mount_fs "$SRC" "$MNT" -o cache="$C",loglevel=debug,index_memory=1K
+same_now || diag "before eviction: the virtual files differ"
+if [[ $(id -u) == 0 ]]; then
+  check "unused indexes are dropped past index_memory" wait_until 30 bash -c "sync; echo 2 >/proc/sys/vm/drop_caches; \
+    $(declare -f since); LOG='$LOG'; [[ \$(since $mark 'unused indexes dropped') -ge 1 ]]"
+  mark2=$(log_lines)
+  check "after eviction every virtual file is still its export" same_now
+  check "... its index read from the cache again" bash -c "$(declare -f since); LOG='$LOG'; \
+    [[ \$(since $mark2 'index read from the cache') -ge 1 ]]"
+else
+  skip 3 "drop_caches needs root"
+fi
 unmount_fs "$MNT" >/dev/null
 
 # -o nocache writes nothing, wherever the cache would be.
