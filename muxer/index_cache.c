@@ -324,24 +324,23 @@ read_header (ByteReader *r, IndexCacheKey *key, KeyText *text, GError **error)
 }
 
 gboolean
-index_cache_read_key (const guint8 *data, gsize len, IndexCacheKey *key, GError **error)
+index_cache_read_key (const guint8 *data, gsize len, IndexCacheKey *key, char **strings, GError **error)
 {
-  /* The strings are copied once and kept with the caller's data: they
-   * point into a per-thread buffer valid until the next call. */
-  static GPrivate texts = G_PRIVATE_INIT (g_free);
   ByteReader r;
   KeyText text = { 0 };
   byte_reader_init (&r, data, len);
   *key = (IndexCacheKey) { 0 };
+  *strings = NULL;
   gboolean ok = read_header (&r, key, &text, error);
   if (ok) {
+    /* Both strings in one block, which the caller frees. */
     gsize a = strlen (text.indexer) + 1, b = strlen (text.path) + 1;
     char *buf = g_malloc (a + b);
     memcpy (buf, text.indexer, a);
     memcpy (buf + a, text.path, b);
-    g_private_replace (&texts, buf);
     key->indexer = buf;
     key->path = buf + a;
+    *strings = buf;
   }
   g_free (text.indexer);
   g_free (text.path);

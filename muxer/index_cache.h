@@ -66,9 +66,11 @@ gboolean index_cache_supported (Recording *rec);
  * NULL if rec cannot be cached. */
 GBytes *index_cache_serialise (Recording *rec, const IndexCacheKey *key);
 
-/* Reads the key of a cache file (strings point into data).  FALSE, with
- * error, if the file is not a cache file of this version. */
-gboolean index_cache_read_key (const guint8 *data, gsize len, IndexCacheKey *key, GError **error);
+/* Reads the key of a cache file, without its body (the virtual size of a
+ * settled recording, for a getattr: issue 14 item 5).  Its strings lie in
+ * *strings, which the caller frees.  FALSE, with error, if the file is not a
+ * cache file of this version. */
+gboolean index_cache_read_key (const guint8 *data, gsize len, IndexCacheKey *key, char **strings, GError **error);
 /* Whether two keys name the same source bytes (virtual_size aside). */
 gboolean index_cache_key_equal (const IndexCacheKey *a, const IndexCacheKey *b);
 

@@ -45,14 +45,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     init = TRUE;
   }
   IndexCacheKey key;
-  (void) index_cache_read_key (data, size, &key, NULL);
+  char *strings;
+  (void) index_cache_read_key (data, size, &key, &strings, NULL);
+  g_free (strings);
   Recording *rec = index_cache_restore (data, size, NULL, "fuzz", INDEX_CACHE_SKIP_CHECKSUM, NULL);
   if (!rec)
     return 0;
   fuzz_assert_consistent (rec, rec->source_size);
   GBytes *header = header_of (rec);
 
-  FUZZ_CHECK (index_cache_read_key (data, size, &key, NULL), "a restored file has no key");
+  FUZZ_CHECK (index_cache_read_key (data, size, &key, &strings, NULL), "a restored file has no key");
   IndexCacheKey copy = key;
   GBytes *again = index_cache_serialise (rec, &copy);
   FUZZ_CHECK (again != NULL, "a restored recording cannot be saved");
@@ -66,6 +68,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_bytes_unref (header_back);
   g_bytes_unref (header);
   g_bytes_unref (again);
+  g_free (strings);
   recording_unref (back);
   recording_unref (rec);
   return 0;
