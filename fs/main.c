@@ -17,14 +17,16 @@
 Fs fs;
 
 #define OPT(t, field, value) { t, offsetof (Options, field), value }
+enum { KEY_CACHE = 100, KEY_INDEX_MEMORY };
 static const struct fuse_opt option_spec[] = {
   OPT ("settle=%u", settle, 0),
   OPT ("keep_sources", keep_sources, 1),
   OPT ("noinotify", no_inotify, 1),
   OPT ("loglevel=%s", loglevel, 0),
-  OPT ("cache=%s", cache_dir, 0),
+  /* Given again, the last one counts (option_proc frees the one before). */
+  FUSE_OPT_KEY ("cache=", KEY_CACHE),
   OPT ("nocache", no_cache, 1),
-  OPT ("index_memory=%s", index_memory, 0),
+  FUSE_OPT_KEY ("index_memory=", KEY_INDEX_MEMORY),
   OPT ("-h", show_help, 1),
   OPT ("--help", show_help, 1),
   OPT ("-V", show_version, 1),
@@ -59,6 +61,12 @@ option_proc (void *data, const char *arg, int key, struct fuse_args *outargs)
 {
   (void) outargs;
   Options *opts = data;
+  if (key == KEY_CACHE || key == KEY_INDEX_MEMORY) {
+    char **field = key == KEY_CACHE ? &opts->cache_dir : &opts->index_memory;
+    g_free (*field);
+    *field = g_strdup (strchr (arg, '=') + 1);
+    return 0;
+  }
   if (key == FUSE_OPT_KEY_NONOPT && !opts->source) {
     opts->source = g_strdup (arg);
     return 0;   /* consumed: the rest is libfuse's */
@@ -234,7 +242,7 @@ out:
   fuse_opt_free_args (&args);
   g_free (fs.opts.source);
   free (fs.opts.loglevel);
-  free (fs.opts.cache_dir);
-  free (fs.opts.index_memory);
+  g_free (fs.opts.cache_dir);
+  g_free (fs.opts.index_memory);
   return ret ? 1 : 0;
 }
