@@ -278,6 +278,56 @@ test_write_atomic (void)
   g_rmdir (dir);
 }
 
+/* sample_table_iter_* reads back what was appended, the last duration as
+ * amended: the contract the cache's writer relies on (table.h). */
+static void
+test_table_iter (void)
+{
+  GRand *rand = g_rand_new_with_seed (14);
+  for (int round = 0; round < 50; round++) {
+    SampleTable t;
+    sample_table_init (&t);
+    guint32 n = (guint32) g_rand_int_range (rand, 0, 3000);
+    SampleInfo *want = g_new0 (SampleInfo, MAX (n, 1));
+    guint64 payload = 0;
+    for (guint32 i = 0; i < n; i++) {
+      SampleInfo s = {
+        .size = g_rand_boolean (rand) ? 100 : (guint32) g_rand_int_range (rand, 0, 5000),
+        .duration = g_rand_int_range (rand, 0, 4) ? 1024 : (guint32) g_rand_int_range (rand, 1, 3000),
+        .composition_offset = g_rand_int_range (rand, 0, 3) ? 0 : g_rand_int_range (rand, -2000, 2000),
+        .sync = g_rand_int_range (rand, 0, 5) == 0 || round % 7 == 0,
+        .description_index = g_rand_int_range (rand, 0, 50) ? 1 : 2,
+      };
+      payload += g_rand_int_range (rand, 0, 4) ? 0 : (guint64) g_rand_int_range (rand, 1, 9000);
+      s.payload_offset = payload;
+      payload += s.size;
+      sample_table_append (&t, &s);
+      want[i] = s;
+      if (g_rand_int_range (rand, 0, 10) == 0) {
+        guint32 d = (guint32) g_rand_int_range (rand, 1, 3000);
+        sample_table_set_last_duration (&t, d);
+        want[i].duration = d;
+      }
+    }
+    SampleTableIter it;
+    SampleInfo got;
+    sample_table_iter_init (&it, &t);
+    for (guint32 i = 0; i < n; i++) {
+      g_assert_true (sample_table_iter_next (&it, &got));
+      g_assert_cmpuint (got.size, ==, want[i].size);
+      g_assert_cmpuint (got.duration, ==, want[i].duration);
+      g_assert_cmpint (got.composition_offset, ==, want[i].composition_offset);
+      g_assert_cmpint (!!got.sync, ==, !!want[i].sync || t.all_sync);
+      g_assert_cmpuint (got.description_index, ==, want[i].description_index);
+      g_assert_cmpuint (got.payload_offset, ==, want[i].payload_offset);
+    }
+    g_assert_false (sample_table_iter_next (&it, &got));
+    g_free (want);
+    sample_table_clear (&t);
+  }
+  g_rand_free (rand);
+}
+
 static void
 quiet (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
 {
@@ -318,5 +368,6 @@ main (int argc, char **argv)
   add_dir (tests, "golden", "/index-cache/damage", test_damage);
   add_dir (tests, "golden", "/index-cache/stale-key", test_stale_keys);
   g_test_add_func ("/index-cache/write-atomic", test_write_atomic);
+  g_test_add_func ("/index-cache/table-iter", test_table_iter);
   return g_test_run ();
 }
