@@ -99,14 +99,13 @@ put_samples (ByteWriter *w, const SampleTable *t)
   g_autoptr (GArray) offsets = g_array_new (FALSE, FALSE, sizeof (OffsetRun));
   g_autoptr (GArray) syncs = g_array_new (FALSE, FALSE, sizeof (guint32));
   g_autoptr (GArray) chunks = g_array_new (FALSE, FALSE, sizeof (Chunk));
-  gboolean all_sync = TRUE, same_size = TRUE;
+  gboolean all_sync = TRUE;
   guint64 payload_end = 0;
   SampleTableIter it;
   SampleInfo s;
   sample_table_iter_init (&it, t);
   for (guint32 i = 0; sample_table_iter_next (&it, &s); i++) {
     g_array_append_val (sizes, s.size);
-    same_size &= s.size == g_array_index (sizes, guint32, 0);
     DurationRun *d = durations->len ? &g_array_index (durations, DurationRun, durations->len - 1) : NULL;
     if (d && d->delta == s.duration)
       d->count++;
@@ -127,13 +126,11 @@ put_samples (ByteWriter *w, const SampleTable *t)
       g_array_append_val (chunks, ((Chunk) { s.payload_offset, i, 1, s.description_index }));
     payload_end = s.payload_offset + s.size;
   }
-  byte_writer_u8 (w, same_size && sizes->len);
-  if (same_size && sizes->len) {
-    byte_writer_u32 (w, g_array_index (sizes, guint32, 0));
-  } else {
-    for (guint i = 0; i < sizes->len; i++)
-      byte_writer_u32 (w, g_array_index (sizes, guint32, i));
-  }
+  /* Every sample's size, even where all are equal: then every sample the
+   * reader replays stands on 4 bytes of the file, and what a file makes it
+   * allocate follows the file's length. */
+  for (guint i = 0; i < sizes->len; i++)
+    byte_writer_u32 (w, g_array_index (sizes, guint32, i));
   byte_writer_u32 (w, durations->len);
   for (guint i = 0; i < durations->len; i++) {
     byte_writer_u32 (w, g_array_index (durations, DurationRun, i).count);
@@ -383,14 +380,13 @@ static gboolean
 get_samples (ByteReader *r, Track *t, Totals *totals, GError **error)
 {
   guint32 count, n_durations, n_offsets, n_syncs = 0, n_chunks;
-  guint8 same_size, all_sync;
-  guint32 constant = 0;
-  const guint8 *sizes = NULL, *durations, *offsets, *syncs = NULL, *chunks;
-  if (!byte_reader_u32 (r, &count) || !byte_reader_u8 (r, &same_size) || same_size > 1)
+  guint8 all_sync;
+  const guint8 *sizes, *durations, *offsets, *syncs = NULL, *chunks;
+  if (!byte_reader_u32 (r, &count))
     BAD ("a track's sample count is truncated");
   if (count > RECORDING_MAX_SAMPLES - totals->total_samples)
     BAD ("more than %u samples", RECORDING_MAX_SAMPLES);
-  if (same_size ? !byte_reader_u32 (r, &constant) : !byte_reader_bytes (r, 4ull * count, &sizes))
+  if (!byte_reader_bytes (r, 4ull * count, &sizes))
     BAD ("a track's sample sizes are truncated");
   if (!get_count (r, 8, &n_durations) || !byte_reader_bytes (r, 8ull * n_durations, &durations) ||
       !get_count (r, 8, &n_offsets) || !byte_reader_bytes (r, 8ull * n_offsets, &offsets) ||
@@ -424,10 +420,8 @@ get_samples (ByteReader *r, Track *t, Totals *totals, GError **error)
       if (payload < payload_end)
         BAD ("track %u: a chunk goes back in the payload", t->id);
     }
-    guint32 size = constant;
-    if (sizes)
-      size = (guint32) sizes[4ull * i] << 24 | (guint32) sizes[4ull * i + 1] << 16 |
-             (guint32) sizes[4ull * i + 2] << 8 | sizes[4ull * i + 3];
+    guint32 size = (guint32) sizes[4ull * i] << 24 | (guint32) sizes[4ull * i + 1] << 16 |
+                   (guint32) sizes[4ull * i + 2] << 8 | sizes[4ull * i + 3];
     if (size > totals->payload_len || payload > totals->payload_len - size)
       BAD ("track %u: sample %u lies past the payload", t->id, i);
     gboolean sync = all_sync;

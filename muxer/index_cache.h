@@ -15,6 +15,10 @@
  *   u64 body_len, body: the Recording
  *   SHA-256 of everything before it
  *
+ * Every sample's size is stored, so each sample the reader replays stands on
+ * bytes of the file (counts in runs and chunks must add up to them): what a
+ * file makes the reader allocate follows its length.
+ *
  * The reader trusts nothing: the checksum is checked first, then every count
  * against the bytes that remain and the RECORDING_MAX_* limits, and the
  * tables against the payload and the extents against the source size, so a
