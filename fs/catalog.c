@@ -423,6 +423,7 @@ entry_refresh (Entry *entry, const struct stat *st)
     recording_unref (entry->rec);
     entry->rec = fresh;
   }
+  cache_refresh (entry, st);
   Source src = { .fd = entry->fd->fd, .size = (guint64) st->st_size };
   recording_update (entry->rec, &src);
   if (recording_io_failed (entry->rec))
@@ -452,8 +453,10 @@ entry_take (const char *key, const struct stat *st)
     g_hash_table_remove (fs.entries, key);
     entry = NULL;
   }
-  if (entry)
+  if (entry) {
     g_atomic_int_inc (&entry->ref);
+    entry->used_at = g_get_monotonic_time ();
+  }
   return entry;
 }
 
@@ -580,6 +583,7 @@ log_state_change (Entry *entry)
     entry->logged_state = state;
   }
   g_mutex_unlock (&entry->lock);
+  cache_save (entry);
 }
 
 static gboolean
@@ -602,7 +606,19 @@ catalog_sweep (void)
   /* Outside fs.lock: lookups take an entry's lock before fs.lock. */
   for (guint i = 0; i < entries->len; i++)
     log_state_change (g_ptr_array_index (entries, i));
+  cache_evict (entries);
   return n;
+}
+
+gboolean
+catalog_evict_entry (Entry *entry)
+{
+  g_mutex_lock (&fs.lock);
+  gboolean unused = g_atomic_int_get (&entry->ref) == 2 && g_hash_table_lookup (fs.entries, entry->key) == entry;
+  if (unused)
+    g_hash_table_remove (fs.entries, entry->key);
+  g_mutex_unlock (&fs.lock);
+  return unused;   /* the last reference goes with the caller's, outside fs.lock */
 }
 
 void

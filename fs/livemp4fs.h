@@ -23,6 +23,10 @@ typedef struct {
   int keep_sources;         /* also show Matroska originals under their own names */
   int no_inotify;
   char *loglevel;
+  char *cache_dir;          /* -o cache=DIR (cache.c) */
+  int no_cache;             /* -o nocache */
+  char *index_memory;       /* -o index_memory=SIZE (cache.c) */
+  guint64 index_memory_limit;  /* in bytes, from index_memory (default 256 MiB) */
   int show_help;
   int show_version;
 } Options;
@@ -77,6 +81,8 @@ struct Entry {
   Layout *layout;            /* current snapshot */
   Node *node;                /* its node while the kernel knows it */
   const char *logged_state;  /* the state last logged: "live", "settled" or "error" */
+  gboolean cached;           /* this index was read from or saved to the cache (cache.c) */
+  gint64 used_at;            /* monotonic time of the last lookup, under fs.lock: eviction order */
 };
 
 /* Locks, in the order they are taken (never the other way round):
@@ -172,6 +178,9 @@ gboolean entry_is_live (const Entry *entry);
  * Called by the watcher; catalog_stop_indexing ends it (after the watcher). */
 void catalog_index_later (const char *dir, const char *name);
 void catalog_stop_indexing (void);
+/* Drops entry from the table if only the table and the caller hold it;
+ * its index is read from the cache or rebuilt on its next lookup. */
+gboolean catalog_evict_entry (Entry *entry);
 
 /* watch.c */
 /* Starts the change watcher: inotify where it works, and a periodic sweep. */
@@ -187,6 +196,22 @@ void watch_dir (Node *node, int wd);
 void watch_forget_dir (Node *node);
 /* Whether every directory looked up has a watch (settled names may be cached). */
 gboolean watch_is_complete (void);
+
+/* cache.c: the persistent index cache (muxer/index_cache.h). */
+void cache_init (void);
+void cache_shutdown (void);
+/* With entry->lock held, before the entry's index is fed: reads the first
+ * index from the cache, or replaces a cached one whose source changed. */
+void cache_refresh (Entry *entry, const struct stat *st);
+/* Saves the index of a settled, wholly indexed entry, once; takes
+ * entry->lock itself (not held), and writes outside it. */
+void cache_save (Entry *entry);
+/* Parses a size with an optional K, M or G suffix; FALSE if it is not one. */
+gboolean cache_parse_size (const char *text, guint64 *bytes);
+/* Given every entry (one reference each, held by the caller), drops the
+ * least recently used of those nothing else holds while the indexes take
+ * more than index_memory (catalog_evict_entry); outside every lock. */
+void cache_evict (GPtrArray *entries);
 
 /* ops_*.c */
 extern const struct fuse_lowlevel_ops livemp4fs_ops;

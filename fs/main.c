@@ -17,11 +17,16 @@
 Fs fs;
 
 #define OPT(t, field, value) { t, offsetof (Options, field), value }
+enum { KEY_CACHE = 100, KEY_INDEX_MEMORY };
 static const struct fuse_opt option_spec[] = {
   OPT ("settle=%u", settle, 0),
   OPT ("keep_sources", keep_sources, 1),
   OPT ("noinotify", no_inotify, 1),
   OPT ("loglevel=%s", loglevel, 0),
+  /* Given again, the last one counts (option_proc frees the one before). */
+  FUSE_OPT_KEY ("cache=", KEY_CACHE),
+  OPT ("nocache", no_cache, 1),
+  FUSE_OPT_KEY ("index_memory=", KEY_INDEX_MEMORY),
   OPT ("-h", show_help, 1),
   OPT ("--help", show_help, 1),
   OPT ("-V", show_version, 1),
@@ -40,6 +45,12 @@ usage (const char *prog)
           "    -o keep_sources        also show Matroska/WebM originals under their own names\n"
           "    -o noinotify           detect changes only by looking at size and mtime\n"
           "    -o loglevel=LEVEL      error, warning, info or debug (default warning)\n"
+          "    -o cache=DIR           keep settled recordings' indexes in DIR (default\n"
+          "                           $XDG_CACHE_HOME/livemp4fs, /var/cache/livemp4fs for root)\n"
+          "    -o nocache             keep no index cache\n"
+          "    -o index_memory=SIZE   indexes of recordings nothing has open are dropped,\n"
+          "                           least recently used first, past SIZE (K, M, G;\n"
+          "                           default 256M)\n"
           "    -h, --help             this help\n"
           "    -V, --version          the version\n\n",
           prog);
@@ -50,6 +61,12 @@ option_proc (void *data, const char *arg, int key, struct fuse_args *outargs)
 {
   (void) outargs;
   Options *opts = data;
+  if (key == KEY_CACHE || key == KEY_INDEX_MEMORY) {
+    char **field = key == KEY_CACHE ? &opts->cache_dir : &opts->index_memory;
+    g_free (*field);
+    *field = g_strdup (strchr (arg, '=') + 1);
+    return 0;
+  }
   if (key == FUSE_OPT_KEY_NONOPT && !opts->source) {
     opts->source = g_strdup (arg);
     return 0;   /* consumed: the rest is libfuse's */
@@ -147,6 +164,11 @@ main (int argc, char **argv)
     fprintf (stderr, "livemp4fs: unknown loglevel '%s'\n", fs.opts.loglevel);
     goto out;
   }
+  fs.opts.index_memory_limit = 256ull << 20;
+  if (fs.opts.index_memory && !cache_parse_size (fs.opts.index_memory, &fs.opts.index_memory_limit)) {
+    fprintf (stderr, "livemp4fs: index_memory '%s' is not a size (such as 512K, 64M, 2G)\n", fs.opts.index_memory);
+    goto out;
+  }
   g_log_set_default_handler (log_handler, NULL);
   /* Read-only, as the kernel enforces it: every write fails with EROFS. */
   fuse_opt_add_arg (&args, "-oro,default_permissions,fsname=livemp4fs,subtype=livemp4fs");
@@ -165,6 +187,7 @@ main (int argc, char **argv)
   g_mutex_init (&fs.lock);
   nodes_init ();
   catalog_init ();
+  cache_init ();
 
   fs.se = fuse_session_new (&args, &livemp4fs_ops, sizeof livemp4fs_ops, NULL);
   if (!fs.se)
@@ -210,6 +233,7 @@ destroy:
   ops_tree_shutdown ();
   nodes_shutdown ();
   catalog_shutdown ();
+  cache_shutdown ();
   close (fs.root_fd);
   g_mutex_clear (&fs.lock);
   g_info ("stopped: %u thread(s) left", count_threads ());
@@ -218,5 +242,7 @@ out:
   fuse_opt_free_args (&args);
   g_free (fs.opts.source);
   free (fs.opts.loglevel);
+  g_free (fs.opts.cache_dir);
+  g_free (fs.opts.index_memory);
   return ret ? 1 : 0;
 }

@@ -97,13 +97,13 @@ recording_update (Recording *rec, const Source *src)
 {
   g_mutex_lock (&rec->feed_lock);
   guint64 before = rec->generation;
-  if (src->size < rec->source_size) {
+  if (src->size < rec->source_size && !rec->restored) {
     /* Sources only grow; a shrunk one is a replaced file and the caller
      * starts a new Recording.  Never index bytes that changed under us. */
     if (!rec->failed)
       recording_fail (rec, "source shrank from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT " bytes",
                       rec->source_size, src->size);
-  } else if (!rec->failed && !rec->io_failed &&
+  } else if (!rec->failed && !rec->io_failed && !rec->restored &&
              (src->size > rec->source_size || (rec->indexer->rewrites_in_place && src->size > 0))) {
     guint errors = source_io_errors ();
     rec->io_errors_at_feed = errors;
@@ -430,4 +430,10 @@ snapshot_samples (const Snapshot *snap)
   for (guint i = 0; i < snap->n_tracks; i++)
     n += snap->counts[i];
   return n;
+}
+
+gboolean
+recording_restored (Recording *rec)
+{
+  return rec->restored;
 }

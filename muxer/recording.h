@@ -117,6 +117,9 @@ struct Recording {
    * verbatim at the end of the synthesised moov; NULL if none.  Set once, by
    * the indexer, under the write lock. */
   GBytes *user_data;
+  /* Read back from an index cache (index_cache.h): never fed, whatever the
+   * source's size; fixed once returned. */
+  gboolean restored;
 };
 
 typedef struct {
@@ -185,5 +188,8 @@ gboolean recording_failed (Recording *rec);
 gboolean recording_io_failed (Recording *rec);
 const char *recording_format_name (Recording *rec);
 gsize recording_memory (Recording *rec);
+/* Whether rec was read back from an index cache: recording_update() leaves
+ * it as it is, and a source that changed needs a new Recording. */
+gboolean recording_restored (Recording *rec);
 
 G_END_DECLS

@@ -306,3 +306,47 @@ sample_table_memory (const SampleTable *t)
          t->chunks->len * sizeof (Chunk) + t->chunk_runs->len * sizeof (ChunkRun) +
          t->offset_minima->len * sizeof (OffsetMinimum);
 }
+
+void
+sample_table_iter_init (SampleTableIter *it, const SampleTable *t)
+{
+  *it = (SampleTableIter) { .table = t };
+}
+
+gboolean
+sample_table_iter_next (SampleTableIter *it, SampleInfo *out)
+{
+  const SampleTable *t = it->table;
+  if (it->next >= t->count)
+    return FALSE;
+  /* Every run and chunk holds at least one sample, and their counts add up
+   * to t->count, so the indices below stay inside their arrays. */
+  while (it->duration_left == 0)
+    it->duration_left = g_array_index (t->durations, DurationRun, it->duration_run++).count;
+  while (it->offset_left == 0)
+    it->offset_left = g_array_index (t->offsets, OffsetRun, it->offset_run++).count;
+  if (it->chunk_left == 0) {
+    const Chunk *c = &g_array_index (t->chunks, Chunk, it->chunk++);
+    it->chunk_left = c->count;
+    it->payload_offset = c->payload_offset;
+  }
+  const Chunk *c = &g_array_index (t->chunks, Chunk, it->chunk - 1);
+  guint32 i = it->next++;
+  out->size = g_array_index (t->sizes, guint32, i);
+  out->duration = g_array_index (t->durations, DurationRun, it->duration_run - 1).delta;
+  out->composition_offset = g_array_index (t->offsets, OffsetRun, it->offset_run - 1).offset;
+  out->description_index = c->description_index;
+  out->payload_offset = it->payload_offset;
+  if (t->all_sync) {
+    out->sync = TRUE;
+  } else {
+    while (it->sync < t->syncs->len && g_array_index (t->syncs, guint32, it->sync) < i)
+      it->sync++;
+    out->sync = it->sync < t->syncs->len && g_array_index (t->syncs, guint32, it->sync) == i;
+  }
+  it->duration_left--;
+  it->offset_left--;
+  it->chunk_left--;
+  it->payload_offset += out->size;
+  return TRUE;
+}

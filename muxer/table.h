@@ -129,6 +129,20 @@ sample_table_moov_bytes (const SampleTable *t)
   return 8ull * t->durations->len + 8ull * t->offsets->len + 4ull * t->syncs->len + 4ull * t->count +
          12ull * (t->chunk_runs->len + (t->chunks->len > 0)) + 8ull * t->chunks->len;
 }
+/* Reads the samples back in order, as the table holds them now (the last
+ * duration as amended): what sample_table_append() of each would rebuild.
+ * For serialising a table (index_cache.c); the fields are private. */
+typedef struct {
+  const SampleTable *table;
+  guint32 next;
+  guint duration_run, offset_run, sync, chunk;
+  guint32 duration_left, offset_left, chunk_left;
+  guint64 payload_offset;
+} SampleTableIter;
+
+void sample_table_iter_init (SampleTableIter *it, const SampleTable *t);
+/* FALSE past the last sample. */
+gboolean sample_table_iter_next (SampleTableIter *it, SampleInfo *out);
 /* Resident bytes, for memory accounting. */
 gsize sample_table_memory (const SampleTable *t);
 

@@ -59,7 +59,8 @@ trap 'exit 130' INT TERM
 mount_at() {
   local dir=$1; shift
   unmount
-  "$LIVEMP4FS" "$dir" "$MNT" -f "$@" 2>>"$BENCH_DIR/daemon.log" &
+  # Index cache (figure 11, 12) in $OUT, never in the user's; the options after it win.
+  "$LIVEMP4FS" "$dir" "$MNT" -f -o cache="$OUT/cache" "$@" 2>>"$BENCH_DIR/daemon.log" &
   DAEMON_PID=$!
   local i
   for ((i = 0; i < 500; i++)); do
@@ -238,7 +239,7 @@ log "2: open + first MiB, fresh mount ($RUNS runs)"
 cat "$REC" >/dev/null
 t=""
 for ((r = 0; r < RUNS; r++)); do
-  mount_src
+  mount_src -o nocache   # indexed from the source each time (figure 11: from the cache)
   t+="$(time_once dd if="$VREC" of=/dev/null bs=$MIB count=1 status=none) "
 done
 T_COLD=$(med $t)
@@ -374,6 +375,75 @@ T_TS_SEQ=$(med $t)
 T_TS_CAT=$(med $u)
 unmount
 
+# 11. open + first MiB after a remount, the index read from the cache (issue
+# 14): the 24-hour fMP4, and the 1-hour recording stream-copied into Matroska,
+# each indexed and saved once; against ffmpeg's remux of the same file.
+# 12. ls -l of 600 recordings (300 fMP4, 300 Matroska copies of the 10 s
+# input) after a remount, with the cache and without, against ls -l of the source.
+# wait_cached DIR N: until N index files are in DIR (a settled recording is saved by the
+# daemon's sweep, every 2 s), at most 5 minutes.
+wait_cached() {
+  local i
+  for ((i = 0; i < 3000; i++)); do
+    (($(find "$1" -name '*.idx' 2>/dev/null | wc -l) >= $2)) && return 0
+    sleep 0.1
+  done
+  echo "bench: the daemon did not save $2 indexes in $1" >&2
+  exit 1
+}
+log "11: open + first MiB after a remount, index cached ($RUNS runs)"
+MKV_DIR=$BENCH_DIR/mkv
+MKV=$MKV_DIR/rec-1h.mkv
+mkdir -p "$MKV_DIR"
+if [[ ! -s $MKV ]]; then
+  ffmpeg "${q[@]}" -i "$IN/rec-1h.mp4" -c copy "$MKV.part.mkv"
+  mv "$MKV.part.mkv" "$MKV"
+fi
+touch -d '1 hour ago' "$MKV"
+cat "$REC" "$MKV" >/dev/null
+T_MKV_REMUX=$(time_cmd "$RUNS" "" "ffmpeg -nostdin -v error -y -i $MKV -c copy -movflags +faststart $OUT/remux-mkv.mp4")
+rm -f "$OUT/remux-mkv.mp4" "$OUT"/cache/*/*.idx
+mount_src
+stat "$VREC" >/dev/null
+wait_cached "$OUT/cache" 1
+mount_at "$MKV_DIR"
+stat "$MNT/rec-1h.mp4" >/dev/null
+wait_cached "$OUT/cache" 2
+t="" tm=""
+for ((r = 0; r < RUNS; r++)); do
+  mount_src
+  t+="$(time_once dd if="$VREC" of=/dev/null bs=$MIB count=1 status=none) "
+  mount_at "$MKV_DIR"
+  tm+="$(time_once dd if="$MNT/rec-1h.mp4" of=/dev/null bs=$MIB count=1 status=none) "
+done
+T_CACHED=$(med $t)
+T_CACHED_MKV=$(med $tm)
+
+log "12: ls -l of 600 recordings after a remount ($RUNS runs)"
+MANY=$BENCH_DIR/many
+mkdir -p "$MANY"
+[[ -s $IN/base-10s.mkv ]] || ffmpeg "${q[@]}" -i "$IN/base-10s.mp4" -c copy "$IN/base-10s.mkv"
+for ((i = 0; i < 300; i++)); do
+  [[ -s $MANY/f$i.mp4 ]] || cp "$IN/base-10s.mp4" "$MANY/f$i.mp4"
+  [[ -s $MANY/m$i.mkv ]] || cp "$IN/base-10s.mkv" "$MANY/m$i.mkv"
+done
+touch -d '1 hour ago' "$MANY"/*
+mount_at "$MANY"
+ls -l "$MNT" >/dev/null
+wait_cached "$OUT/cache" 602
+t="" tn="" ts=""
+for ((r = 0; r < RUNS; r++)); do
+  mount_at "$MANY"
+  t+="$(time_once ls -l "$MNT") "
+  mount_at "$MANY" -o nocache
+  tn+="$(time_once ls -l "$MNT") "
+  ts+="$(time_once ls -l "$MANY") "
+done
+unmount
+T_LS_CACHED=$(med $t)
+T_LS_COLD=$(med $tn)
+T_LS_SRC=$(med $ts)
+
 # ------------------------------------------------------------ report --------
 ms() { fmt "$(awk -v s="$1" 'BEGIN { print s * 1000 }')" '%.2f ms'; }
 sec() { fmt "$1" '%.2f s'; }
@@ -407,6 +477,13 @@ row "10. TS 1 h: open+read 1 MiB, fresh" "$(ms "$T_TS_COLD")" "remux $(sec "$T_T
 r10b=$(ratio "$(mbps "$TS_VSIZE" "$T_TS_SEQ")" "$(mbps "$(fsize "$TS_REC")" "$T_TS_CAT")")
 row "    TS sequential read (gathered)" "$(mbps "$TS_VSIZE" "$T_TS_SEQ") MB/s" "cat (page cache) $(mbps "$(fsize "$TS_REC")" "$T_TS_CAT") MB/s" "${r10b}x" ">=0.5x" "$(verdict "$r10b" ">=" 0.5)"
 row "    TS tables + locators a sample" "$(awk -v m="$TS_TABLES" -v n="$TS_SAMPLES" 'BEGIN { printf "%.1f", m / n }') B" "$TS_SAMPLES samples" "-" "<=16 B" "$(verdict "$(awk -v m="$TS_TABLES" -v n="$TS_SAMPLES" 'BEGIN { printf "%.1f", m / n }')" "<=" 16)"
+r11=$(ratio "$T_REMUX" "$T_CACHED")
+row "11. open+read 1 MiB, cached, remount" "$(ms "$T_CACHED")" "remux $(sec "$T_REMUX")" "${r11}x" ">=100x" "$(verdict "$r11" ">=" 100)"
+r11b=$(ratio "$T_MKV_REMUX" "$T_CACHED_MKV")
+row "    same, 1 h Matroska" "$(ms "$T_CACHED_MKV")" "remux $(sec "$T_MKV_REMUX")" "${r11b}x" ">=100x" "$(verdict "$r11b" ">=" 100)"
+r12=$(ratio "$T_LS_CACHED" "$T_LS_SRC")
+row "12. ls -l 600 recordings, remount" "$(ms "$T_LS_CACHED")" "ls -l of the source $(ms "$T_LS_SRC")" "${r12}x" "<=10x" "$(verdict "$r12" "<=" 10)"
+row "    same without the cache" "$(ms "$T_LS_COLD")" "ls -l of the source $(ms "$T_LS_SRC")" "$(ratio "$T_LS_COLD" "$T_LS_SRC")x" "-" "-"
 
 echo
 echo "livemp4fs benchmarks — $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, load $LOAD_START at start, $LOAD_END at end"

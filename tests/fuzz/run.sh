@@ -20,7 +20,7 @@ mkdir -p "$OUT"
 
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(fmp4 mp4 writer ts)
+  targets=(fmp4 mp4 writer ts cache)
   [[ -f muxer/mkv.c ]] && targets+=(mkv)
 fi
 

@@ -372,7 +372,8 @@ mount_fs() {
   mnt=$(realpath "$mnt")
   log="$_tmp_root/daemon${mnt//\//_}.log"
   echo "--- $LIVEMP4FS $src $mnt -f $*" >>"$log"
-  "$LIVEMP4FS" "$src" "$mnt" -f "$@" >>"$log" 2>&1 {_tap_stdout}>&- {_tap_stderr}>&- &
+  # The index cache in the test's directory, never the user's (-o cache=, -o nocache after it win).
+  "$LIVEMP4FS" "$src" "$mnt" -f -o cache="$_tmp_root/index-cache" "$@" >>"$log" 2>&1 {_tap_stdout}>&- {_tap_stderr}>&- &
   pid=$!
   _mnt_pid[$mnt]=$pid
   _mnt_log[$mnt]=$log
