@@ -306,3 +306,50 @@ sample_table_memory (const SampleTable *t)
          t->chunks->len * sizeof (Chunk) + t->chunk_runs->len * sizeof (ChunkRun) +
          t->offset_minima->len * sizeof (OffsetMinimum);
 }
+
+void
+sample_cursor_init (SampleCursor *c)
+{
+  *c = (SampleCursor) { 0 };
+}
+
+gboolean
+sample_cursor_next (const SampleTable *t, SampleCursor *c, SampleInfo *out, guint64 *decode_time)
+{
+  if (c->index >= t->count || c->duration_run >= t->durations->len || c->offset_run >= t->offsets->len ||
+      c->chunk >= t->chunks->len)
+    return FALSE;
+  const DurationRun *d = &g_array_index (t->durations, DurationRun, c->duration_run);
+  const OffsetRun *o = &g_array_index (t->offsets, OffsetRun, c->offset_run);
+  const Chunk *ch = &g_array_index (t->chunks, Chunk, c->chunk);
+  if (c->index == ch->first_sample)
+    c->payload_offset = ch->payload_offset;
+  gboolean sync = t->all_sync;
+  if (!sync && c->sync_entry < t->syncs->len && g_array_index (t->syncs, guint32, c->sync_entry) == c->index) {
+    sync = TRUE;
+    c->sync_entry++;
+  }
+  *out = (SampleInfo) {
+    .size = g_array_index (t->sizes, guint32, c->index),
+    .duration = d->delta,
+    .composition_offset = o->offset,
+    .sync = sync,
+    .description_index = ch->description_index,
+    .payload_offset = c->payload_offset,
+  };
+  *decode_time = c->decode_time;
+  c->index++;
+  c->decode_time += d->delta;
+  c->payload_offset += out->size;
+  if (++c->duration_used >= d->count) {
+    c->duration_run++;
+    c->duration_used = 0;
+  }
+  if (++c->offset_used >= o->count) {
+    c->offset_run++;
+    c->offset_used = 0;
+  }
+  if (c->index >= ch->first_sample + ch->count)
+    c->chunk++;
+  return TRUE;
+}
