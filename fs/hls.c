@@ -8,7 +8,12 @@
  *   NAME.hls/NNNNNN.m4s  media segments, immutable once listed (keep_cache)
  *
  * The segments and the playlist come from muxer/segment.c, from the
- * recording's current snapshot (catalog_entry).  A name percent-encoded in a
+ * recording's current snapshot (catalog_entry).  Where what a name stands
+ * for would change (the source replaced or cut, the init segment changed by
+ * a new track, a segment longer than the playlist's target duration, the
+ * recording growing after #EXT-X-ENDLIST), the view moves to a new
+ * generation, NAME.hls/gN/ (N from 2), and the names of the one before are
+ * gone: no player reads changed bytes under a name it has seen.  A name percent-encoded in a
  * playlist (NAME with characters a URI may not carry) is found as it is
  * written there too: FFmpeg does not decode local URIs, web servers do.
  */
@@ -64,7 +69,93 @@ typedef struct {
   Entry *entry;
   Layout *layout;
   SegmentPlan *plan;
+  guint generation;
+  guint target;
 } HlsView;
+
+/* What each recording's view has published, by source path, for the
+ * generations.  hls_lock is a leaf; the table holds a few dozen bytes per
+ * recording whose playlist or segments were looked up. */
+typedef struct {
+  dev_t dev;
+  ino_t ino;
+  guint64 source_size;          /* the largest snapshot seen */
+  guint generation;
+  char *init_sum;               /* the init segment's SHA-256, once published */
+  guint target;
+  guint count;                  /* segments published */
+  gboolean ended;               /* with #EXT-X-ENDLIST */
+} Generation;
+
+static GMutex hls_lock;
+static GHashTable *generations;   /* source path -> Generation */
+
+static void
+generation_free (Generation *g)
+{
+  g_free (g->init_sum);
+  g_free (g);
+}
+
+void
+hls_shutdown (void)
+{
+  g_mutex_lock (&hls_lock);
+  g_clear_pointer (&generations, g_hash_table_unref);
+  g_mutex_unlock (&hls_lock);
+}
+
+/* The generation of v (and its target duration), moving to a new one where
+ * a name would change meaning. */
+static void
+generation_update (const char *path, const struct stat *seen, HlsView *v)
+{
+  Recording *rec = v->layout->rec;
+  g_rw_lock_reader_lock (&rec->lock);
+  g_autoptr (GBytes) init = segment_build_init (rec, v->plan);
+  g_rw_lock_reader_unlock (&rec->lock);
+  g_autofree char *sum = init ? g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, init) : NULL;
+  guint count = segment_plan_count (v->plan);
+  gboolean complete = segment_plan_complete (v->plan);
+  guint target = segment_plan_target (v->plan);
+  guint64 size = v->layout->snap->source_size;
+
+  g_mutex_lock (&hls_lock);
+  if (!generations)
+    generations = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) generation_free);
+  Generation *g = g_hash_table_lookup (generations, path);
+  if (!g) {
+    g = g_new0 (Generation, 1);
+    *g = (Generation) { seen->st_dev, seen->st_ino, size, 1, NULL, target, 0, FALSE };
+    g_hash_table_insert (generations, g_strdup (path), g);
+  }
+  const char *why = NULL;
+  if (g->dev != seen->st_dev || g->ino != seen->st_ino)
+    why = "the source was replaced";
+  else if (size < g->source_size)
+    why = "the source was cut";
+  else if (g->init_sum && sum && strcmp (g->init_sum, sum) != 0)
+    why = "the init segment changed";
+  else if (g->ended && (!complete || count != g->count))
+    why = "the recording grew after #EXT-X-ENDLIST";
+  else if (g->count > 0 && target > g->target)
+    why = "a segment is longer than the target duration";
+  if (why) {
+    g_message ("%s: HLS generation %u: %s", path, g->generation + 1, why);
+    *g = (Generation) { seen->st_dev, seen->st_ino, size, g->generation + 1, g->init_sum, target, 0, FALSE };
+    g_clear_pointer (&g->init_sum, g_free);
+  }
+  g->source_size = MAX (g->source_size, size);
+  if (!g->init_sum && sum)
+    g->init_sum = g_strdup (sum);
+  if (g->count == 0)
+    g->target = MAX (g->target, target);
+  g->count = MAX (g->count, count);
+  g->ended = complete;
+  v->generation = g->generation;
+  v->target = g->target;
+  g_mutex_unlock (&hls_lock);
+}
 
 static void
 hls_view_clear (HlsView *v)
@@ -84,12 +175,32 @@ hls_view (const char *path, HlsView *v, int *err)
   g_mutex_lock (&v->entry->lock);
   v->layout = layout_ref (v->entry->layout);
   gboolean ended = !entry_is_live (v->entry);
+  struct stat seen = v->entry->seen;
   g_mutex_unlock (&v->entry->lock);
   Recording *rec = v->layout->rec;
   g_rw_lock_reader_lock (&rec->lock);
   v->plan = segment_plan_new (rec, v->layout->snap, ended);
   g_rw_lock_reader_unlock (&rec->lock);
+  generation_update (path, &seen, v);
   return TRUE;
+}
+
+/* "gN/" for generation N from 2, "" for the first. */
+static char *
+generation_dir (guint generation)
+{
+  return generation > 1 ? g_strdup_printf ("g%u/", generation) : g_strdup ("");
+}
+
+/* The generation a name in NAME.hls/ ("gN") stands for, or 0. */
+static guint
+parse_generation (const char *name)
+{
+  guint64 n;
+  if (name[0] != 'g' || !g_ascii_string_to_unsigned (name + 1, 10, 2, G_MAXUINT32, &n, NULL))
+    return 0;
+  g_autofree char *canonical = g_strdup_printf ("g%u", (guint) n);
+  return strcmp (canonical, name) == 0 ? (guint) n : 0;
 }
 
 /* The segment a name in NAME.hls/ stands for: -1 for init.mp4. */
@@ -116,13 +227,25 @@ static GBytes *
 hls_file_bytes (const char *path, const char *name, int *err)
 {
   gint64 index;
-  if (!parse_segment_name (name, &index)) {
+  guint generation = 1;
+  const char *slash = strchr (name, '/');
+  if (slash) {
+    g_autofree char *dir = g_strndup (name, (gsize) (slash - name));
+    generation = parse_generation (dir);
+    name = slash + 1;
+  }
+  if (generation == 0 || !parse_segment_name (name, &index)) {
     *err = ENOENT;
     return NULL;
   }
   HlsView v;
   if (!hls_view (path, &v, err))
     return NULL;
+  if (v.generation != generation) {
+    hls_view_clear (&v);
+    *err = ENOENT;
+    return NULL;
+  }
   GBytes *bytes = NULL;
   Recording *rec = v.layout->rec;
   Source src = { .fd = v.entry->fd->fd, .size = v.layout->snap->source_size };
@@ -153,8 +276,9 @@ hls_playlist_bytes (const char *path, const char *base, int *err)
   if (!hls_view (path, &v, err))
     return NULL;
   g_autofree char *escaped = g_uri_escape_string (base, NULL, FALSE);
-  g_autofree char *prefix = g_strconcat (escaped, DIR_SUFFIX, "/", NULL);
-  char *text = segment_playlist (v.plan, prefix);
+  g_autofree char *gen = generation_dir (v.generation);
+  g_autofree char *prefix = g_strconcat (escaped, DIR_SUFFIX, "/", gen, NULL);
+  char *text = segment_playlist (v.plan, prefix, v.target);
   hls_view_clear (&v);
   return g_bytes_new_take (text, strlen (text));
 }
@@ -192,7 +316,26 @@ hls_lookup (Node *dir, const char *name, struct fuse_entry_param *e, int *err)
   *err = 0;
   Node *node = NULL;
   struct stat st;
-  if (dir->kind == NODE_HLS_DIR) {
+  if (dir->kind == NODE_HLS_DIR && !dir->hls_name && parse_generation (name)) {
+    /* NAME.hls/gN/: only the current generation's. */
+    HlsView v;
+    if (!hls_view (dir->path, &v, err))
+      return TRUE;
+    gboolean current = v.generation == parse_generation (name);
+    file_attr (v.entry, 0, &st);
+    hls_view_clear (&v);
+    if (!current) {
+      *err = ENOENT;
+      return TRUE;
+    }
+    st.st_mode = S_IFDIR | 0555;
+    st.st_nlink = 2;
+    node = node_lookup_hls (NODE_HLS_DIR, dir->path, name, &st);
+    e->attr = st;
+    e->attr_timeout = e->entry_timeout = 0.0;
+  } else if (dir->kind == NODE_HLS_DIR) {
+    g_autofree char *full = dir->hls_name ? g_strconcat (dir->hls_name, "/", name, NULL) : g_strdup (name);
+    name = full;
     g_autoptr (GBytes) bytes = hls_file_bytes (dir->path, name, err);
     if (!bytes)
       return TRUE;
@@ -206,8 +349,10 @@ hls_lookup (Node *dir, const char *name, struct fuse_entry_param *e, int *err)
     entry_unref (entry);
     node = node_lookup_hls (NODE_HLS_FILE, dir->path, name, &st);
     e->attr = node->attr;
-    /* Immutable once listed: its name and attributes may be kept. */
-    e->attr_timeout = e->entry_timeout = 3600.0;
+    /* Immutable once listed: its attributes may be kept; its name only
+     * briefly, as a new generation takes it away. */
+    e->attr_timeout = 3600.0;
+    e->entry_timeout = 1.0;
   } else {
     g_autofree char *playlist = base_of (name, PLAYLIST_SUFFIX);
     g_autofree char *hidden = playlist ? NULL : base_of (name, DIR_SUFFIX);
@@ -315,6 +460,17 @@ hls_list (const char *dir, GPtrArray *items)
   }
 }
 
+static void
+add_item (GPtrArray *items, char *name, unsigned char type)
+{
+  DirItem *item = g_new0 (DirItem, 1);
+  item->name = name;
+  item->source_name = g_strdup (name);
+  item->role = SOURCE_PLAIN;
+  item->type = type;
+  g_ptr_array_add (items, item);
+}
+
 GPtrArray *
 hls_list_segments (Node *node, int *err)
 {
@@ -322,14 +478,13 @@ hls_list_segments (Node *node, int *err)
   if (!hls_view (node->path, &v, err))
     return NULL;
   GPtrArray *items = g_ptr_array_new_with_free_func ((GDestroyNotify) dir_item_free);
-  guint n = segment_plan_tracks (v.plan) ? segment_plan_count (v.plan) + 1 : 0;
-  for (guint i = 0; i < n; i++) {
-    DirItem *item = g_new0 (DirItem, 1);
-    item->name = i == 0 ? g_strdup (INIT_NAME) : segment_name (i - 1);
-    item->source_name = g_strdup (item->name);
-    item->role = SOURCE_PLAIN;
-    item->type = DT_REG;
-    g_ptr_array_add (items, item);
+  guint shown = node->hls_name ? parse_generation (node->hls_name) : 1;
+  if (v.generation > 1 && !node->hls_name) {
+    add_item (items, g_strdup_printf ("g%u", v.generation), DT_DIR);
+  } else if (v.generation == shown && segment_plan_tracks (v.plan)) {
+    add_item (items, g_strdup (INIT_NAME), DT_REG);
+    for (guint i = 0; i < segment_plan_count (v.plan); i++)
+      add_item (items, segment_name (i), DT_REG);
   }
   hls_view_clear (&v);
   return items;

@@ -205,8 +205,10 @@ gboolean hls_getattr (Node *node, struct stat *st, int *err);
 GBytes *hls_open (Node *node, struct fuse_file_info *fi, int *err);
 /* Adds the playlists to a directory's listing (catalog_list's items). */
 void hls_list (const char *dir, GPtrArray *items);
-/* The listing of NAME.hls/: init.mp4 and the segments listed now. */
+/* The listing of NAME.hls/: init.mp4 and the segments listed now (or gN/). */
 GPtrArray *hls_list_segments (Node *node, int *err);
+/* At exit: frees the generations table. */
+void hls_shutdown (void);
 
 /* ops_*.c */
 extern const struct fuse_lowlevel_ops livemp4fs_ops;

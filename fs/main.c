@@ -208,6 +208,7 @@ destroy:
   watch_stop ();
   ops_file_shutdown ();
   ops_tree_shutdown ();
+  hls_shutdown ();   /* hls.c: the generations table */
   nodes_shutdown ();
   catalog_shutdown ();
   close (fs.root_fd);

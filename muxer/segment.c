@@ -370,14 +370,19 @@ segment_name (guint index)
   return g_strdup_printf ("%06u.m4s", index);
 }
 
+guint
+segment_plan_target (const SegmentPlan *plan)
+{
+  guint target = SEGMENT_MIN_TARGET;
+  for (guint k = 0; k < segment_plan_count (plan); k++)
+    target = MAX (target, (guint) MIN (segment_plan_duration (plan, k) + 0.5, (double) G_MAXINT32));
+  return target;
+}
+
 char *
-segment_playlist (const SegmentPlan *plan, const char *prefix)
+segment_playlist (const SegmentPlan *plan, const char *prefix, guint target)
 {
   GString *s = g_string_new ("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-PLAYLIST-TYPE:EVENT\n");
-  /* Every segment's duration, rounded to the nearest second, at most this (4.3.3.1). */
-  guint target = 1;
-  for (guint k = 0; k < segment_plan_count (plan); k++)
-    target = MAX (target, (guint) (segment_plan_duration (plan, k) + 0.5));
   g_string_append_printf (s, "#EXT-X-TARGETDURATION:%u\n", target);
   g_string_append (s, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-START:TIME-OFFSET=0\n");
   if (plan->n_tracks)

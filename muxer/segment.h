@@ -45,9 +45,14 @@ GBytes *segment_build_init (Recording *rec, const SegmentPlan *plan);
  * *error) if they cannot be read.  rec->lock held for reading. */
 GBytes *segment_build_media (Recording *rec, const SegmentPlan *plan, guint index, const Source *src,
                              char **error);
-/* The HLS playlist (RFC 8216, version 7, EVENT) of the plan; prefix goes
- * before every URI ("NAME.hls/"). */
-char *segment_playlist (const SegmentPlan *plan, const char *prefix);
+/* The least #EXT-X-TARGETDURATION a playlist of the plan may have: every
+ * segment's duration rounded to the nearest second (RFC 8216 4.3.3.1), and
+ * at least SEGMENT_MIN_TARGET, so that GOPs of up to 6 s never change it. */
+#define SEGMENT_MIN_TARGET 6
+guint segment_plan_target (const SegmentPlan *plan);
+/* The HLS playlist (RFC 8216, version 7, EVENT) of the plan with that
+ * target duration; prefix goes before every URI ("NAME.hls/"). */
+char *segment_playlist (const SegmentPlan *plan, const char *prefix, guint target);
 /* A segment's file name: "%06u.m4s". */
 char *segment_name (guint index);
 

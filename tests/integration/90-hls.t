@@ -16,7 +16,7 @@ SRC=$T/src MNT=$T/mnt W=$T/work
 mkdir -p "$SRC" "$W"
 SECS=8
 
-plan 23
+plan 31
 check "mount an empty SOURCE" mount_fs "$SRC" "$MNT" || bail_out "cannot mount"
 check "nginx serves the mount" start_nginx "$W/nginx" "$W" "types { application/vnd.apple.mpegurl m3u8; video/iso.segment m4s; video/mp4 mp4; } location /media/ { alias $MNT/; open_file_cache off; }" ||
   bail_out "no nginx"
@@ -126,6 +126,14 @@ follow() {
   is "$frames" "$expected" "$name: GStreamer's hlsdemux over nginx decodes every video frame" || diag_file "$W/$name.gst.log"
 }
 
+# same_frames_md5_of_playlist M3U8 FILE: ffmpeg decodes the playlist to FILE's frames.
+same_frames_md5_of_playlist() {
+  local err
+  err=$(to 120 ffmpeg -nostdin -v error -y -i "$1" -map 0 -f framemd5 "$W/playlist.md5" 2>&1) || { echo "$err"; return 1; }
+  [[ -z $err ]] || { echo "$err"; return 1; }
+  same_frames_md5 "$W/playlist.md5" "$2"
+}
+
 # same_frames_md5 MD5 FILE: the framemd5 MD5 holds FILE's decoded frames, per stream.
 same_frames_md5() {
   to 120 ffmpeg -nostdin -v error -y -i "$2" -map 0 -f framemd5 "$W/ref.md5" || return 1
@@ -134,6 +142,32 @@ same_frames_md5() {
 
 follow live mp4 -movflags frag_keyframe+empty_moov -flush_packets 1 -f mp4
 follow cam mkv -flush_packets 1 -f matroska
+
+# Generations: key frames at 0, 1, 2 and 9 s (a 7 s GOP, longer than the 6 s target), the
+# source written in three steps, each closed (settled: #EXT-X-ENDLIST) before the next grows it.
+ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=160x120:rate=25" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+  -t 11 -c:v libx264 -preset veryfast -bf 2 -g 1000 -sc_threshold 0 -force_key_frames 0,1,2,9 -pix_fmt yuv420p \
+  -c:a aac -movflags frag_keyframe+empty_moov -f mp4 "$W/gop.mp4" </dev/null || bail_out "ffmpeg failed"
+cut2=$(python3 "$MP4UTIL" cut "$W/gop.mp4" 2 moof 0) cut3=$(python3 "$MP4UTIL" cut "$W/gop.mp4" 3 moof 0)
+PL=$MNT/gop.m3u8
+head -c "$cut2" "$W/gop.mp4" >"$SRC/gop.mp4"
+lists() { to 10 grep -q "$1" "$PL"; }
+check "generation 1: two segments of 1 s, target 6 s, #EXT-X-ENDLIST" wait_until 30 lists "^gop.hls/000001.m4s$"
+g1=$(to 10 cat "$PL")
+ok $(( $(grep -c '^#EXT-X-ENDLIST$' <<<"$g1") != 1 || $(grep -c '^#EXT-X-TARGETDURATION:6$' <<<"$g1") != 1 )) \
+  "generation 1: #EXT-X-TARGETDURATION:6 and #EXT-X-ENDLIST" || diag "$g1"
+to 10 cp "$MNT/gop.hls/000000.m4s" "$W/g1-000000.m4s"
+tail -c +$((cut2 + 1)) "$W/gop.mp4" | head -c $((cut3 - cut2)) >>"$SRC/gop.mp4"
+check "grown after #EXT-X-ENDLIST, with a 7 s GOP: the playlist moves to gop.hls/g2/" wait_until 30 lists "^gop.hls/g2/000002.m4s$"
+g2=$(to 10 cat "$PL")
+ok $(( $(grep -c '^#EXT-X-TARGETDURATION:7$' <<<"$g2") != 1 || $(grep -c '^#EXT-X-MAP:URI="gop.hls/g2/init.mp4"$' <<<"$g2") != 1 )) \
+  "generation 2: its own init segment and #EXT-X-TARGETDURATION:7" || diag "$g2"
+check "generation 2's first segment is generation 1's, byte for byte" cmp "$W/g1-000000.m4s" "$MNT/gop.hls/g2/000000.m4s"
+gone() { ! to 10 cat "$MNT/gop.hls/000000.m4s" >/dev/null 2>&1; }
+check "generation 1's names are gone" wait_until 10 gone
+tail -c +$((cut3 + 1)) "$W/gop.mp4" >>"$SRC/gop.mp4"
+check "grown again: generation 3" wait_until 30 lists "^gop.hls/g3/000003.m4s$"
+check "ffmpeg plays generation 3 to its end with the recording's frames" same_frames_md5_of_playlist "$PL" "$MNT/gop.mp4"
 
 names=$(to 10 ls -a "$MNT")
 ok "$(grep -cE '\.hls$' <<<"$names")" "the listing shows no NAME.hls directory"

@@ -323,8 +323,10 @@ test_playlist (void)
   g_autoptr (Recording) rec = index_prefix ((const guint8 *) contents, len, NULL);
   g_autoptr (SegmentPlan) live = plan_of (rec, FALSE);
   g_autoptr (SegmentPlan) ended = plan_of (rec, TRUE);
-  g_autofree char *a = segment_playlist (live, "rec.hls/");
-  g_autofree char *b = segment_playlist (ended, "rec.hls/");
+  g_assert_cmpuint (segment_plan_target (live), ==, SEGMENT_MIN_TARGET);
+  g_autofree char *a = segment_playlist (live, "rec.hls/", segment_plan_target (live));
+  g_autofree char *b = segment_playlist (ended, "rec.hls/", segment_plan_target (ended));
+  g_assert_nonnull (strstr (a, "#EXT-X-TARGETDURATION:6\n"));
   g_assert_true (g_str_has_prefix (a, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-PLAYLIST-TYPE:EVENT\n"));
   g_assert_nonnull (strstr (a, "#EXT-X-MAP:URI=\"rec.hls/init.mp4\"\n"));
   g_assert_nonnull (strstr (a, "#EXTINF:0.480000,\nrec.hls/000000.m4s\n"));
