@@ -22,6 +22,7 @@ typedef struct {
   unsigned settle;          /* seconds without change before a recording is settled */
   int keep_sources;         /* also show Matroska originals under their own names */
   int no_inotify;
+  int list_playlists;       /* hls.c: NAME.m3u8 shown in listings */
   char *loglevel;
   int show_help;
   int show_version;

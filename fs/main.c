@@ -21,6 +21,7 @@ static const struct fuse_opt option_spec[] = {
   OPT ("settle=%u", settle, 0),
   OPT ("keep_sources", keep_sources, 1),
   OPT ("noinotify", no_inotify, 1),
+  OPT ("list_playlists", list_playlists, 1),   /* hls.c */
   OPT ("loglevel=%s", loglevel, 0),
   OPT ("-h", show_help, 1),
   OPT ("--help", show_help, 1),
@@ -39,6 +40,7 @@ usage (const char *prog)
           "                           for this long (default 10)\n"
           "    -o keep_sources        also show Matroska/WebM originals under their own names\n"
           "    -o noinotify           detect changes only by looking at size and mtime\n"
+          "    -o list_playlists      list each recording's HLS playlist NAME.m3u8 (always found by name)\n"
           "    -o loglevel=LEVEL      error, warning, info or debug (default warning)\n"
           "    -h, --help             this help\n"
           "    -V, --version          the version\n\n",

@@ -17,8 +17,8 @@ mkdir -p "$SRC" "$W"
 SECS=8
 
 plan 31
-check "mount an empty SOURCE" mount_fs "$SRC" "$MNT" || bail_out "cannot mount"
-check "nginx serves the mount" start_nginx "$W/nginx" "$W" "types { application/vnd.apple.mpegurl m3u8; video/iso.segment m4s; video/mp4 mp4; } location /media/ { alias $MNT/; open_file_cache off; }" ||
+check "mount an empty SOURCE" mount_fs "$SRC" "$MNT" -o list_playlists || bail_out "cannot mount"
+check "nginx serves the mount" start_nginx "$W/nginx" "$W" "location /media/ { alias $MNT/; open_file_cache off; types { application/vnd.apple.mpegurl m3u8; video/iso.segment m4s; video/mp4 mp4; } add_header Cache-Control no-cache; }" ||
   bail_out "no nginx"
 
 listed() { grep -c '\.m4s$' "$1" 2>/dev/null; }
