@@ -29,8 +29,10 @@ struct SegmentPlan {
 static gint64
 track_time (const Track *t, guint64 dts)
 {
-  guint64 first = MIN (t->first_decode_time, (guint64) G_MAXINT64 / 4);
-  return t->edit_base + (gint64) first + (gint64) MIN (dts, (guint64) G_MAXINT64 / 4);
+  /* Each term bounded, so that neither the sum nor a difference of two overflows. */
+  const gint64 bound = G_MAXINT64 / 8;
+  gint64 base = CLAMP (t->edit_base, -bound, bound);
+  return base + (gint64) MIN (t->first_decode_time, (guint64) bound) + (gint64) MIN (dts, (guint64) bound);
 }
 
 /* a / ta against b / tb, exactly (timescales are above 0). */
@@ -70,7 +72,7 @@ find_starts (const Track *ref, guint32 n, gboolean video, Starts *s)
     gint64 t = track_time (ref, dts);
     gboolean cut = i == 0;
     if (i > 0 && video)
-      cut = info.sync;
+      cut = info.sync && time_cmp (t - start, ref->timescale, SEGMENT_MIN_MS, 1000) >= 0;
     else if (i > 0)
       cut = time_cmp (t - start, ref->timescale, SEGMENT_AUDIO_SECONDS, 1) >= 0;
     if (!cut)
@@ -271,7 +273,14 @@ segment_build_media (Recording *rec, const SegmentPlan *plan, guint index, const
   g_return_val_if_fail (index < segment_plan_count (plan), NULL);
   g_autofree GArray **samples = g_new0 (GArray *, plan->n_tracks);
   g_autofree gsize *data_offset_at = g_new0 (gsize, plan->n_tracks);
-  guint64 data_len = 0;
+  guint64 data_len = 0, n_samples = 0;
+  for (guint j = 0; j < plan->n_tracks; j++)
+    n_samples += g_array_index (plan->parts, Part, index * plan->n_tracks + j).count;
+  if (n_samples > SEGMENT_MAX_SAMPLES) {
+    *error = g_strdup_printf ("segment %u holds %" G_GUINT64_FORMAT " samples, more than %u", index, n_samples,
+                              SEGMENT_MAX_SAMPLES);
+    return NULL;
+  }
   for (guint j = 0; j < plan->n_tracks; j++) {
     samples[j] = part_samples (rec, plan, j, &g_array_index (plan->parts, Part, index * plan->n_tracks + j));
     for (guint i = 0; i < samples[j]->len; i++)

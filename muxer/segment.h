@@ -4,9 +4,10 @@
  *   NNNNNN.m4s moof (mfhd, per track traf: tfhd default-base-is-moof, tfdt, trun v1
  *              with data_offset, durations, sizes, flags, composition offsets) | mdat
  *
- * A segment begins at each sync sample of the first video track (without
- * video: at the first sample of the first track 2 s or more after the
- * segment's start); the other tracks' samples go to the segment in whose time
+ * A segment begins at each sync sample of the first video track that lies
+ * SEGMENT_MIN_MS or more after the segment's start (all-intra video would
+ * otherwise give a segment a frame; without video: at the first sample of
+ * the first track 2 s or more after the segment's start); the other tracks' samples go to the segment in whose time
  * they begin.  A segment is listed once it is settled: the sample that begins
  * the next one is in the snapshot and every other track has a sample at or
  * past that time (so no sample of it changes again), or the recording has
@@ -21,8 +22,11 @@ G_BEGIN_DECLS
 
 /* Audio-only recordings: the length of a segment. */
 #define SEGMENT_AUDIO_SECONDS 2
-/* A media segment's sample bytes at most (a longer GOP is refused). */
+#define SEGMENT_MIN_MS 900
+/* A media segment's sample bytes and samples at most (a longer GOP is
+ * refused, with the reason logged). */
 #define SEGMENT_MAX_BYTES (512u * 1024 * 1024)
+#define SEGMENT_MAX_SAMPLES (1u << 20)
 
 typedef struct SegmentPlan SegmentPlan;
 

@@ -85,7 +85,7 @@ follow() {
   if kill -0 "$rec" 2>/dev/null; then
     ok "$(grep -c ENDLIST <<<"$live_text")" "$name: no #EXT-X-ENDLIST while the recorder writes ($(grep -c '\.m4s$' <<<"$live_text") segments)"
   else
-    skip "$name: the recorder ended before the playlist was read"
+    skip 1 "$name: the recorder ended before the playlist was read"
   fi
   # ffmpeg follows the playlist from its first segment.
   ffmpeg -nostdin -v error -live_start_index 0 -i "$pl" -map 0 -f framemd5 "$W/$name.player.md5" \
@@ -102,7 +102,7 @@ follow() {
   kill -0 "$rec" 2>/dev/null && ! kill -0 "$player" 2>/dev/null && playing=0
   kill -0 "$rec" 2>/dev/null || playing=2
   if ((playing == 2)); then
-    skip "$name: the recorder ended before the player could be seen playing"
+    skip 1 "$name: the recorder ended before the player could be seen playing"
   else
     ok $((1 - playing)) "$name: ffmpeg is still playing while the recorder writes"
   fi
@@ -141,7 +141,7 @@ same_frames_md5() {
 }
 
 follow live mp4 -movflags frag_keyframe+empty_moov -flush_packets 1 -f mp4
-follow cam mkv -flush_packets 1 -f matroska
+follow cam mkv -flush_packets 1 -cluster_time_limit 1000 -f matroska
 
 # Generations: key frames at 0, 1, 2 and 9 s (a 7 s GOP, longer than the 6 s target), the
 # source written in three steps, each closed (settled: #EXT-X-ENDLIST) before the next grows it.

@@ -220,7 +220,12 @@ test_same_packets (gconstpointer data)
   g_assert_cmpfloat (total, <, 5.5);
 }
 
-/* The first sample of each video traf is a sync sample (8.8.3.1 flags). */
+/* Per track id: the decode time the next segment must start at (tfdt
+ * continuity: each traf's tfdt is the last one's plus its durations). */
+static GHashTable *next_tfdt;
+
+/* The first sample of each video traf is a sync sample (8.8.3.1 flags);
+ * each traf starts where the track's last one ended. */
 static void
 check_starts_with_sync (GBytes *seg, guint32 video_id)
 {
@@ -235,19 +240,34 @@ check_starts_with_sync (GBytes *seg, guint32 video_id)
       continue;
     ByteReader tfhd, trun;
     guint8 version;
-    guint32 flags, id, count, offset, duration, size, sample_flags;
+    guint32 flags = 0, id = 0, count = 0, offset = 0, duration = 0, size = 0, sample_flags = 0;
     g_assert_true (box_find_child (traf, FOURCC ('t', 'f', 'h', 'd'), &tfhd));
     g_assert_true (full_box_header_read (&tfhd, &version, &flags) && byte_reader_u32 (&tfhd, &id));
-    if (id != video_id)
-      continue;
+    ByteReader tfdt;
+    guint64 base;
+    g_assert_true (box_find_child (traf, FOURCC ('t', 'f', 'd', 't'), &tfdt));
+    g_assert_true (full_box_header_read (&tfdt, &version, &flags) && byte_reader_u64 (&tfdt, &base));
+    guint64 *expected = g_hash_table_lookup (next_tfdt, GUINT_TO_POINTER (id));
+    if (expected)
+      g_assert_cmpuint (base, ==, *expected);
     g_assert_true (box_find_child (traf, FOURCC ('t', 'r', 'u', 'n'), &trun));
     g_assert_true (full_box_header_read (&trun, &version, &flags) && byte_reader_u32 (&trun, &count) &&
-                   byte_reader_u32 (&trun, &offset) && byte_reader_u32 (&trun, &duration) &&
-                   byte_reader_u32 (&trun, &size) && byte_reader_u32 (&trun, &sample_flags));
-    g_assert_cmphex (sample_flags & 0x00010000, ==, 0);
-    found = TRUE;
+                   byte_reader_u32 (&trun, &offset));
+    guint64 end = base;
+    for (guint32 i = 0; i < count; i++) {
+      gint32 cto;
+      g_assert_true (byte_reader_u32 (&trun, &duration) && byte_reader_u32 (&trun, &size) &&
+                     byte_reader_u32 (&trun, &sample_flags) && byte_reader_u32 (&trun, (guint32 *) &cto));
+      g_assert_cmpuint (duration, >, 0);
+      if (i == 0 && id == video_id) {
+        g_assert_cmphex (sample_flags & 0x00010000, ==, 0);
+        found = TRUE;
+      }
+      end += duration;
+    }
+    g_hash_table_insert (next_tfdt, GUINT_TO_POINTER (id), g_memdup2 (&end, sizeof end));
   }
-  g_assert_true (found);
+  g_assert_true (found || video_id == 0);
 }
 
 /* Indexed in 9 growing steps, every segment listed on the way is byte for
@@ -276,9 +296,10 @@ test_deterministic_while_growing (gconstpointer data)
     if (t->handler == FOURCC ('v', 'i', 'd', 'e') && !video_id)
       video_id = t->id;
   }
-  if (video_id)
-    for (guint k = 0; k < expected->len; k++)
-      check_starts_with_sync (g_ptr_array_index (expected, k), video_id);
+  next_tfdt = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  for (guint k = 0; k < expected->len; k++)
+    check_starts_with_sync (g_ptr_array_index (expected, k), video_id);
+  g_clear_pointer (&next_tfdt, g_hash_table_unref);
 
   Recording *rec = NULL;
   guint listed = 0;
@@ -329,12 +350,39 @@ test_playlist (void)
   g_assert_nonnull (strstr (a, "#EXT-X-TARGETDURATION:6\n"));
   g_assert_true (g_str_has_prefix (a, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-PLAYLIST-TYPE:EVENT\n"));
   g_assert_nonnull (strstr (a, "#EXT-X-MAP:URI=\"rec.hls/init.mp4\"\n"));
-  g_assert_nonnull (strstr (a, "#EXTINF:0.480000,\nrec.hls/000000.m4s\n"));
+  /* GOPs of 0.48 s: a segment is two of them (SEGMENT_MIN_MS). */
+  g_assert_nonnull (strstr (a, "#EXTINF:0.960000,\nrec.hls/000000.m4s\n#EXTINF:0.960000,\nrec.hls/000001.m4s\n"));
   g_assert_null (strstr (a, "#EXT-X-ENDLIST"));
   g_assert_true (g_str_has_suffix (b, "#EXT-X-ENDLIST\n"));
   /* The live playlist is the ended one's beginning. */
   g_assert_cmpuint (segment_plan_count (live) + 1, ==, segment_plan_count (ended));
   g_assert_true (g_str_has_prefix (b, a));
+}
+
+/* Key frames at 0, 1, 2 and 9 s: the 7 s GOP is one segment, and the
+ * target duration grows to it. */
+static const Recipe long_gop = {
+  "long-gop.mp4", "-f lavfi -i testsrc2=s=96x64:r=25:d=11 -c:v libx264 -g 1000 -sc_threshold 0 "
+  "-force_key_frames 0,1,2,9 -movflags frag_keyframe+empty_moov", FALSE };
+
+static void
+test_long_gop (void)
+{
+  g_autofree char *path = recording_path (&long_gop);
+  g_autofree char *contents = NULL;
+  gsize len;
+  g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+  g_autoptr (Recording) rec = index_prefix ((const guint8 *) contents, len, NULL);
+  g_autoptr (SegmentPlan) live = plan_of (rec, FALSE);
+  g_autoptr (SegmentPlan) ended = plan_of (rec, TRUE);
+  /* Live: the last GOP (9-11 s) is not settled; the 7 s one is. */
+  g_assert_cmpuint (segment_plan_count (live), ==, 3);
+  g_assert_cmpuint (segment_plan_count (ended), ==, 4);
+  g_assert_cmpfloat (segment_plan_duration (ended, 2), ==, 7.0);
+  g_assert_cmpfloat (segment_plan_duration (ended, 3), ==, 2.0);
+  g_assert_cmpuint (segment_plan_target (live), ==, 7);
+  g_autofree char *text = segment_playlist (ended, "", segment_plan_target (ended));
+  g_assert_nonnull (strstr (text, "#EXT-X-TARGETDURATION:7\n"));
 }
 
 static void
@@ -367,6 +415,7 @@ main (int argc, char **argv)
     g_test_add_data_func (p2, &recipes[i], test_deterministic_while_growing);
   }
   g_test_add_func ("/segment/playlist", test_playlist);
+  g_test_add_func ("/segment/long-gop", test_long_gop);
   int status = g_test_run ();
   remove_tmpdir ();
   g_free (tmpdir);
