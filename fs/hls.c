@@ -222,9 +222,10 @@ parse_segment_name (const char *name, gint64 *index)
 }
 
 /* The bytes of a file in NAME.hls/, or NULL (err: ENOENT if it is not
- * listed yet, EIO if the source cannot be read). */
+ * listed yet, EIO if the source cannot be read).  With size, a media
+ * segment's size alone (an empty GBytes is returned; no sample is read). */
 static GBytes *
-hls_file_bytes (const char *path, const char *name, int *err)
+hls_file_bytes (const char *path, const char *name, int *err, guint64 *size)
 {
   gint64 index;
   guint generation = 1;
@@ -253,6 +254,14 @@ hls_file_bytes (const char *path, const char *name, int *err)
   if (index < 0) {
     bytes = segment_build_init (rec, v.plan);
     *err = ENOENT;
+  } else if ((guint64) index < segment_plan_count (v.plan) && size) {
+    g_autofree char *error = NULL;
+    if (segment_media_size (rec, v.plan, (guint) index, size, &error)) {
+      bytes = g_bytes_new (NULL, 0);
+    } else {
+      g_warning ("%s: HLS %s: %s", path, name, error);
+      *err = EIO;
+    }
   } else if ((guint64) index < segment_plan_count (v.plan)) {
     g_autofree char *error = NULL;
     bytes = segment_build_media (rec, v.plan, (guint) index, &src, &error);
@@ -336,16 +345,19 @@ hls_lookup (Node *dir, const char *name, struct fuse_entry_param *e, int *err)
   } else if (dir->kind == NODE_HLS_DIR) {
     g_autofree char *full = dir->hls_name ? g_strconcat (dir->hls_name, "/", name, NULL) : g_strdup (name);
     name = full;
-    g_autoptr (GBytes) bytes = hls_file_bytes (dir->path, name, err);
+    guint64 size = G_MAXUINT64;
+    g_autoptr (GBytes) bytes = hls_file_bytes (dir->path, name, err, &size);
     if (!bytes)
       return TRUE;
+    if (size == G_MAXUINT64)
+      size = g_bytes_get_size (bytes);   /* init.mp4, made whole */
     int e2;
     Entry *entry = hls_entry (dir->path, &e2);
     if (!entry) {
       *err = e2;
       return TRUE;
     }
-    file_attr (entry, g_bytes_get_size (bytes), &st);
+    file_attr (entry, size, &st);
     entry_unref (entry);
     node = node_lookup_hls (NODE_HLS_FILE, dir->path, name, &st);
     e->attr = node->attr;
@@ -417,7 +429,7 @@ hls_open (Node *node, struct fuse_file_info *fi, int *err)
     /* One snapshot's text, read as it is now: never from the cache. */
     fi->direct_io = 1;
   } else if (node->kind == NODE_HLS_FILE) {
-    bytes = hls_file_bytes (node->path, node->hls_name, err);
+    bytes = hls_file_bytes (node->path, node->hls_name, err, NULL);
     /* The bytes a name stands for never change (segment.h). */
     fi->keep_cache = 1;
     if (bytes && g_bytes_get_size (bytes) != (gsize) node->attr.st_size) {

@@ -266,8 +266,9 @@ part_samples (Recording *rec, const SegmentPlan *plan, guint j, const Part *p)
   return samples;
 }
 
-GBytes *
-segment_build_media (Recording *rec, const SegmentPlan *plan, guint index, const Source *src, char **error)
+/* Media segment index; with size set, only its size (no sample is read). */
+static GBytes *
+build_media (Recording *rec, const SegmentPlan *plan, guint index, const Source *src, char **error, guint64 *size)
 {
   *error = NULL;
   g_return_val_if_fail (index < segment_plan_count (plan), NULL);
@@ -344,6 +345,11 @@ segment_build_media (Recording *rec, const SegmentPlan *plan, guint index, const
   byte_writer_u32 (&w, (guint32) (data_len + 8));
   byte_writer_u32 (&w, FOURCC ('m', 'd', 'a', 't'));
   gsize mdat_at = byte_writer_len (&w);
+  if (size) {
+    *size = mdat_at + data_len;
+    byte_writer_clear (&w);
+    goto done;
+  }
   g_byte_array_set_size (w.buf, (guint) (mdat_at + data_len));
   guint8 *dest = w.buf->data + mdat_at;
   /* Samples contiguous in the payload are read at once. */
@@ -371,6 +377,20 @@ done:
   for (guint j = 0; j < plan->n_tracks; j++)
     g_array_unref (samples[j]);
   return out;
+}
+
+GBytes *
+segment_build_media (Recording *rec, const SegmentPlan *plan, guint index, const Source *src, char **error)
+{
+  return build_media (rec, plan, index, src, error, NULL);
+}
+
+gboolean
+segment_media_size (Recording *rec, const SegmentPlan *plan, guint index, guint64 *size, char **error)
+{
+  *size = 0;
+  build_media (rec, plan, index, NULL, error, size);
+  return *error == NULL;
 }
 
 char *

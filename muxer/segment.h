@@ -54,6 +54,9 @@ GBytes *segment_build_media (Recording *rec, const SegmentPlan *plan, guint inde
  * at least SEGMENT_MIN_TARGET, so that GOPs of up to 6 s never change it. */
 #define SEGMENT_MIN_TARGET 6
 guint segment_plan_target (const SegmentPlan *plan);
+/* The size segment_build_media() gives segment index, without reading a
+ * sample; FALSE (with the reason in *error) where it would fail for its size. */
+gboolean segment_media_size (Recording *rec, const SegmentPlan *plan, guint index, guint64 *size, char **error);
 /* The HLS playlist (RFC 8216, version 7, EVENT) of the plan with that
  * target duration; prefix goes before every URI ("NAME.hls/"). */
 char *segment_playlist (const SegmentPlan *plan, const char *prefix, guint target);

@@ -84,6 +84,9 @@ build_all (Recording *rec, const SegmentPlan *plan, const Source *src, GPtrArray
     GBytes *seg = segment_build_media (rec, plan, k, src, &error);
     g_assert_null (error);
     g_assert_nonnull (seg);
+    guint64 size;
+    g_assert_true (segment_media_size (rec, plan, k, &size, &error));
+    g_assert_cmpuint (size, ==, g_bytes_get_size (seg));
     g_byte_array_append (all, g_bytes_get_data (seg, NULL), g_bytes_get_size (seg));
     if (segments)
       g_ptr_array_add (segments, seg);
