@@ -58,7 +58,7 @@ hls_entry (const char *path, int *err)
     *err = ENOENT;
     return NULL;
   }
-  Entry *entry = catalog_entry (path, &st, err);
+  Entry *entry = catalog_entry (path, &st, NULL, err);
   if (!entry && *err == 0)
     *err = ENOENT;
   return entry;
