@@ -22,6 +22,7 @@ typedef struct {
   unsigned settle;          /* seconds without change before a recording is settled */
   int keep_sources;         /* also show Matroska originals under their own names */
   int no_inotify;
+  int list_playlists;       /* hls.c: NAME.m3u8 shown in listings */
   char *loglevel;
   char *cache_dir;          /* -o cache=DIR (cache.c) */
   int no_cache;             /* -o nocache */
@@ -46,6 +47,10 @@ typedef enum {
   NODE_FILE,
   NODE_SYMLINK,
   NODE_SNAPSHOT,
+  /* hls.c: NAME.m3u8, NAME.hls/ and the files in it; path is the recording's source. */
+  NODE_HLS_PLAYLIST,
+  NODE_HLS_DIR,
+  NODE_HLS_FILE,
 } NodeKind;
 
 typedef struct Entry Entry;
@@ -64,6 +69,8 @@ typedef struct {
   Layout *layout;
   SourceFd *fd;
   Entry *entry;
+  /* NODE_HLS_PLAYLIST: the recording's NAME; NODE_HLS_FILE: its file name. */
+  char *hls_name;
 } Node;
 
 /* A recording in the source tree: its index and its current snapshot.
@@ -123,6 +130,8 @@ Node *node_get (fuse_ino_t ino);
 /* Returns the mirrored node for path (creating it), with one more lookup. */
 Node *node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st);
 Node *node_lookup_snapshot (Entry *entry);
+/* hls.c's nodes, by kind, source path and name; st is kept (NODE_HLS_FILE's). */
+Node *node_lookup_hls (NodeKind kind, const char *path, const char *name, const struct stat *st);
 void node_forget (fuse_ino_t ino, guint64 n);
 /* With fs.lock held: how many nodes there are; the root's node. */
 guint nodes_count (void);
@@ -212,6 +221,20 @@ gboolean cache_parse_size (const char *text, guint64 *bytes);
  * least recently used of those nothing else holds while the indexes take
  * more than index_memory (catalog_evict_entry); outside every lock. */
 void cache_evict (GPtrArray *entries);
+
+/* hls.c: the HLS view (NAME.m3u8, NAME.hls/).  hls_lookup() returns FALSE
+ * if name is none of its own (dir is a directory of the mirror), else TRUE
+ * with e filled or *err set. */
+gboolean hls_lookup (Node *dir, const char *name, struct fuse_entry_param *e, int *err);
+gboolean hls_getattr (Node *node, struct stat *st, int *err);
+/* The bytes an open of a playlist or segment reads; sets direct_io or keep_cache. */
+GBytes *hls_open (Node *node, struct fuse_file_info *fi, int *err);
+/* Adds the playlists to a directory's listing (catalog_list's items). */
+void hls_list (const char *dir, GPtrArray *items);
+/* The listing of NAME.hls/: init.mp4 and the segments listed now (or gN/). */
+GPtrArray *hls_list_segments (Node *node, int *err);
+/* At exit: frees the generations table. */
+void hls_shutdown (void);
 
 /* ops_*.c */
 extern const struct fuse_lowlevel_ops livemp4fs_ops;

@@ -22,6 +22,7 @@ static const struct fuse_opt option_spec[] = {
   OPT ("settle=%u", settle, 0),
   OPT ("keep_sources", keep_sources, 1),
   OPT ("noinotify", no_inotify, 1),
+  OPT ("list_playlists", list_playlists, 1),   /* hls.c */
   OPT ("loglevel=%s", loglevel, 0),
   /* Given again, the last one counts (option_proc frees the one before). */
   FUSE_OPT_KEY ("cache=", KEY_CACHE),
@@ -44,6 +45,7 @@ usage (const char *prog)
           "                           for this long (default 10)\n"
           "    -o keep_sources        also show Matroska/WebM originals under their own names\n"
           "    -o noinotify           detect changes only by looking at size and mtime\n"
+          "    -o list_playlists      list each recording's HLS playlist NAME.m3u8 (always found by name)\n"
           "    -o loglevel=LEVEL      error, warning, info or debug (default warning)\n"
           "    -o cache=DIR           keep settled recordings' indexes in DIR (default\n"
           "                           $XDG_CACHE_HOME/livemp4fs, /var/cache/livemp4fs for root)\n"
@@ -231,6 +233,7 @@ destroy:
   watch_stop ();
   ops_file_shutdown ();
   ops_tree_shutdown ();
+  hls_shutdown ();   /* hls.c: the generations table */
   nodes_shutdown ();
   catalog_shutdown ();
   cache_shutdown ();

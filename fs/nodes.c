@@ -2,6 +2,7 @@
  * by recording, all by inode number; freed when the kernel forgets them. */
 #include "livemp4fs.h"
 
+#include <stdint.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ node_free (Node *node)
 {
   g_free (node->path);
   g_free (node->key);
+  g_free (node->hls_name);
   g_clear_pointer (&node->layout, layout_unref);
   g_clear_pointer (&node->fd, source_fd_unref);
   g_free (node);
@@ -107,6 +109,28 @@ node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st)
   } else if (!node) {
     node = node_insert (kind, path);
     node->key = g_steal_pointer (&key);
+    g_hash_table_insert (fs.keys, node->key, node);
+  }
+  node->nlookup++;
+  g_mutex_unlock (&fs.lock);
+  return node;
+}
+
+Node *
+node_lookup_hls (NodeKind kind, const char *path, const char *name, const struct stat *st)
+{
+  /* The key holds the source inode and, for segments, the size: a new
+   * recording under the name is a new node. */
+  g_autofree char *key = g_strdup_printf ("%d:%lu:%jd:%s/%s", kind, (unsigned long) st->st_ino,
+                                          kind == NODE_HLS_FILE ? (intmax_t) st->st_size : (intmax_t) 0, path,
+                                          name ? name : "");
+  g_mutex_lock (&fs.lock);
+  Node *node = g_hash_table_lookup (fs.keys, key);
+  if (!node) {
+    node = node_insert (kind, path);
+    node->key = g_steal_pointer (&key);
+    node->hls_name = g_strdup (name);
+    node->attr = *st;
     g_hash_table_insert (fs.keys, node->key, node);
   }
   node->nlookup++;

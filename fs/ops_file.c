@@ -11,6 +11,7 @@ typedef struct {
   Layout *layout;           /* snapshot handles */
   SourceFd *fd;             /* the source's descriptor (both kinds) */
   int plain_fd;             /* mirrored files: fd->fd, else -1 */
+  GBytes *contents;         /* HLS playlists and segments (hls.c): their bytes */
   /* The kernel orders open, reads and release of a handle, each in any
    * thread; this atomic shows that order (happens-before) to the memory
    * model and ThreadSanitizer: set by open, incremented by every read, read
@@ -28,6 +29,7 @@ handle_free (Handle *h)
 {
   g_clear_pointer (&h->layout, layout_unref);
   g_clear_pointer (&h->fd, source_fd_unref);
+  g_clear_pointer (&h->contents, g_bytes_unref);
   g_free (h);
 }
 
@@ -88,6 +90,15 @@ ops_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
      * recording settles; live snapshots are short-lived and bypass it. */
     fi->direct_io = live;
     fi->keep_cache = !live;
+  } else if (node->kind == NODE_HLS_PLAYLIST || node->kind == NODE_HLS_FILE) {
+    /* HLS hook (hls.c): bytes built at open. */
+    int err;
+    h->contents = hls_open (node, fi, &err);
+    if (!h->contents) {
+      g_free (h);
+      fuse_reply_err (req, err);
+      return;
+    }
   } else if (node->kind == NODE_FILE) {
     h->plain_fd = openat (fs.root_fd, node->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (h->plain_fd < 0) {
@@ -138,6 +149,17 @@ ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fi
   /* libfuse reads the descriptor while it replies, and the release may
    * follow the reply at once: the descriptor is closed by whichever of the
    * two lets go of it last. */
+  if (h->contents) {   /* HLS hook (hls.c) */
+    /* The release may free the handle once the reply is on its way. */
+    g_autoptr (GBytes) contents = g_bytes_ref (h->contents);
+    gsize len;
+    const guint8 *data = g_bytes_get_data (contents, &len);
+    gsize from = MIN ((guint64) off, len);
+    gsize n = MIN (size, len - from);
+    handle_done (h);
+    fuse_reply_buf (req, (const char *) data + from, n);
+    return;
+  }
   SourceFd *fd = source_fd_ref (h->fd);
   read_handle (req, h, size, off);
   source_fd_unref (fd);

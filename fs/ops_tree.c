@@ -52,12 +52,33 @@ static void
 op_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
 {
   Node *dir = node_get (parent);
+  int err;
+  /* HLS hook (hls.c): the files of NAME.hls/. */
+  if (dir && dir->kind == NODE_HLS_DIR) {
+    struct fuse_entry_param e = { 0 };
+    if (hls_lookup (dir, name, &e, &err) && err == 0)
+      fuse_reply_entry (req, &e);
+    else
+      fuse_reply_err (req, err ? err : ENOENT);
+    return;
+  }
   if (!dir || dir->kind != NODE_DIR) {
     fuse_reply_err (req, dir ? ENOTDIR : ESTALE);
     return;
   }
-  int err;
   g_autoptr (DirItem) item = catalog_resolve (dir->path, name, &err);
+  if (!item && err == ENOENT) {
+    /* HLS hook (hls.c): NAME.m3u8 and NAME.hls of a recording NAME.mp4. */
+    struct fuse_entry_param e = { 0 };
+    int hls_err;
+    if (hls_lookup (dir, name, &e, &hls_err)) {
+      if (hls_err == 0)
+        fuse_reply_entry (req, &e);
+      else
+        fuse_reply_err (req, hls_err);
+      return;
+    }
+  }
   if (!item) {
     fuse_reply_err (req, err);
     return;
@@ -141,6 +162,14 @@ op_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     return;
   }
   struct stat st;
+  if (node->kind >= NODE_HLS_PLAYLIST) {   /* HLS hook (hls.c) */
+    int err;
+    if (hls_getattr (node, &st, &err))
+      fuse_reply_attr (req, &st, node->kind == NODE_HLS_FILE ? SNAPSHOT_ATTR_TIMEOUT : 0.0);
+    else
+      fuse_reply_err (req, err);
+    return;
+  }
   if (fstatat (fs.root_fd, node->path, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0) {
     fuse_reply_err (req, errno);
     return;
@@ -199,11 +228,14 @@ op_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   Node *node = node_get (ino);
   int err = 0;
-  if (!node || node->kind != NODE_DIR) {
+  if (!node || (node->kind != NODE_DIR && node->kind != NODE_HLS_DIR)) {
     fuse_reply_err (req, node ? ENOTDIR : ESTALE);
     return;
   }
-  GPtrArray *items = catalog_list (node->path, &err);
+  /* HLS hook (hls.c): the playlists are listed, NAME.hls/ is not. */
+  GPtrArray *items = node->kind == NODE_HLS_DIR ? hls_list_segments (node, &err) : catalog_list (node->path, &err);
+  if (items && node->kind == NODE_DIR)
+    hls_list (node->path, items);
   if (!items) {
     fuse_reply_err (req, err);
     return;

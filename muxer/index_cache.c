@@ -101,10 +101,11 @@ put_samples (ByteWriter *w, const SampleTable *t)
   g_autoptr (GArray) chunks = g_array_new (FALSE, FALSE, sizeof (Chunk));
   gboolean all_sync = TRUE;
   guint64 payload_end = 0;
-  SampleTableIter it;
+  SampleCursor it;
+  guint64 decode_time;
   SampleInfo s;
-  sample_table_iter_init (&it, t);
-  for (guint32 i = 0; sample_table_iter_next (&it, &s); i++) {
+  sample_cursor_init (&it);
+  for (guint32 i = 0; sample_cursor_next (t, &it, &s, &decode_time); i++) {
     g_array_append_val (sizes, s.size);
     DurationRun *d = durations->len ? &g_array_index (durations, DurationRun, durations->len - 1) : NULL;
     if (d && d->delta == s.duration)

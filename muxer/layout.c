@@ -221,6 +221,28 @@ layout_read (Layout *layout, const Source *src, guint64 offset, gsize len, GArra
   return done;
 }
 
+gboolean
+layout_read_payload (Recording *rec, const Source *src, guint64 payload_offset, guint8 *dest, gsize len)
+{
+  if (payload_offset > rec->payload_len || len > rec->payload_len - payload_offset)
+    return FALSE;
+  if (len == 0)
+    return TRUE;
+  if (rec->indexer->read_payload)
+    return rec->indexer->read_payload (rec->state, rec, src, payload_offset, dest, len);
+  guint64 pos = payload_offset, end = payload_offset + len;
+  for (guint i = find_extent (rec->extents, pos); i < rec->extents->len && pos < end; i++) {
+    const Extent *e = &g_array_index (rec->extents, Extent, i);
+    if (pos < e->payload_offset || pos >= e->payload_offset + e->length)
+      return FALSE;
+    guint64 n = MIN (end, e->payload_offset + e->length) - pos;
+    if (!source_read (src, e->source_offset + (pos - e->payload_offset), dest + (pos - payload_offset), n))
+      return FALSE;
+    pos += n;
+  }
+  return pos == end;
+}
+
 double
 layout_duration_seconds (const Layout *layout)
 {

@@ -51,6 +51,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Layout, layout_unref)
  * than asked for inside the file mean the source could not be read. */
 gsize layout_read (Layout *layout, const Source *src, guint64 offset, gsize len, GArray *pieces,
                    GByteArray *buffer);
+/* Copies payload bytes [payload_offset, payload_offset + len) of samples
+ * already appended into dest, from the source's extents or through the
+ * indexer's read_payload (segment.c); call with rec->lock held for reading.
+ * FALSE if they are not all in the payload or the source cannot be read. */
+gboolean layout_read_payload (Recording *rec, const Source *src, guint64 payload_offset, guint8 *dest, gsize len);
 /* Whether layout_read() produces the payload into its buffer. */
 gboolean layout_produces_payload (const Layout *layout);
 /* The whole header, made at once (tests, small files). */

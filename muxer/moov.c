@@ -301,3 +301,88 @@ moov_clear (Moov *moov)
 {
   g_clear_pointer (&moov->tables, g_array_unref);
 }
+
+/* The init segment's moov (segment.h).  Its tracks have no samples here:
+ * the fragments carry them, with their decode times (tfdt).  The source's
+ * own edit (edit_base) is kept as an empty edit, or a media edit that
+ * starts later, with a duration of 0 (the rest of the media, 8.6.6). */
+static void
+write_init_edts (ByteWriter *w, const Track *t)
+{
+  if (t->edit_base == 0)
+    return;
+  guint64 empty = t->edit_base > 0 ? rescale_up ((guint64) t->edit_base, t->timescale, MOVIE_TIMESCALE) : 0;
+  guint64 media_time = t->edit_base < 0 ? (guint64) -(t->edit_base + 1) + 1 : 0;
+  gboolean v1 = empty > G_MAXUINT32 || media_time > G_MAXINT32;
+  gsize edts = box_begin (w, FOURCC ('e', 'd', 't', 's'));
+  gsize elst = box_begin_full (w, FOURCC ('e', 'l', 's', 't'), v1, 0);
+  byte_writer_u32 (w, empty ? 2 : 1);
+  if (empty) {
+    v1 ? byte_writer_u64 (w, empty) : byte_writer_u32 (w, (guint32) empty);
+    v1 ? byte_writer_u64 (w, G_MAXUINT64) : byte_writer_u32 (w, G_MAXUINT32);
+    byte_writer_u32 (w, 0x10000);
+  }
+  v1 ? byte_writer_u64 (w, 0) : byte_writer_u32 (w, 0);
+  v1 ? byte_writer_u64 (w, media_time) : byte_writer_u32 (w, (guint32) media_time);
+  byte_writer_u32 (w, 0x10000);
+  box_end (w, elst);
+  box_end (w, edts);
+}
+
+static void
+write_empty_tables (ByteWriter *w)
+{
+  static const guint32 kinds[] = { FOURCC ('s', 't', 't', 's'), FOURCC ('s', 't', 's', 'c'),
+                                   FOURCC ('s', 't', 's', 'z'), FOURCC ('s', 't', 'c', 'o') };
+  for (guint i = 0; i < G_N_ELEMENTS (kinds); i++) {
+    gsize box = box_begin_full (w, kinds[i], 0, 0);
+    if (kinds[i] == FOURCC ('s', 't', 's', 'z'))
+      byte_writer_u32 (w, 0);   /* sample_size */
+    byte_writer_u32 (w, 0);     /* entry_count, sample_count */
+    box_end (w, box);
+  }
+}
+
+gboolean
+moov_build_init (Recording *rec, const guint *indices, guint n, ByteWriter *w)
+{
+  guint32 next_id = 1;
+  for (guint i = 0; i < n; i++)
+    next_id = MAX (next_id, ((const Track *) g_ptr_array_index (rec->tracks, indices[i]))->id + 1);
+  gsize moov = box_begin (w, FOURCC ('m', 'o', 'o', 'v'));
+  write_mvhd (w, MOVIE_TIMESCALE, 0, next_id);
+  for (guint i = 0; i < n; i++) {
+    const Track *t = g_ptr_array_index (rec->tracks, indices[i]);
+    gsize trak = box_begin (w, FOURCC ('t', 'r', 'a', 'k'));
+    write_tkhd (w, t, 0);
+    write_init_edts (w, t);
+    gsize mdia = box_begin (w, FOURCC ('m', 'd', 'i', 'a'));
+    write_mdhd (w, t, 0);
+    write_hdlr (w, t->handler);
+    gsize minf = box_begin (w, FOURCC ('m', 'i', 'n', 'f'));
+    write_media_header (w, t);
+    write_dinf (w);
+    gsize stbl = box_begin (w, FOURCC ('s', 't', 'b', 'l'));
+    gsize len;
+    const guint8 *desc = g_bytes_get_data (t->sample_descriptions, &len);
+    gsize stsd = box_begin_full (w, FOURCC ('s', 't', 's', 'd'), 0, 0);
+    byte_writer_bytes (w, desc, len);
+    box_end (w, stsd);
+    write_empty_tables (w);
+    box_end (w, stbl);
+    box_end (w, minf);
+    box_end (w, mdia);
+    box_end (w, trak);
+  }
+  gsize mvex = box_begin (w, FOURCC ('m', 'v', 'e', 'x'));
+  for (guint i = 0; i < n; i++) {
+    const Track *t = g_ptr_array_index (rec->tracks, indices[i]);
+    gsize trex = box_begin_full (w, FOURCC ('t', 'r', 'e', 'x'), 0, 0);
+    byte_writer_u32 (w, t->id);
+    byte_writer_u32 (w, 1);     /* default_sample_description_index */
+    byte_writer_zeros (w, 12);  /* default duration, size, flags: every trun gives its own */
+    box_end (w, trex);
+  }
+  box_end (w, mvex);
+  return box_end (w, moov);
+}

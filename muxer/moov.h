@@ -51,6 +51,11 @@ typedef struct {
  * Chunk offsets are relative to the payload until moov_relocate().  FALSE if
  * the moov would reach 4 GiB (recording_append_sample() keeps it below). */
 gboolean moov_build (Recording *rec, const Snapshot *snap, gboolean co64, ByteWriter *w, Moov *out);
+/* Appends the moov of a fragmented file's init segment (segment.c): the
+ * tracks rec->tracks[indices[i]], each with its sample entries, empty sample
+ * tables and an edit for its edit_base only, and mvex with a trex per track.
+ * Depends on nothing the indexer may still learn of those tracks. */
+gboolean moov_build_init (Recording *rec, const guint *indices, guint n, ByteWriter *w);
 /* Adds base to every chunk offset; FALSE if one no longer fits stco. */
 gboolean moov_relocate (Moov *moov, guint64 base);
 void moov_clear (Moov *moov);

@@ -308,45 +308,48 @@ sample_table_memory (const SampleTable *t)
 }
 
 void
-sample_table_iter_init (SampleTableIter *it, const SampleTable *t)
+sample_cursor_init (SampleCursor *c)
 {
-  *it = (SampleTableIter) { .table = t };
+  *c = (SampleCursor) { 0 };
 }
 
 gboolean
-sample_table_iter_next (SampleTableIter *it, SampleInfo *out)
+sample_cursor_next (const SampleTable *t, SampleCursor *c, SampleInfo *out, guint64 *decode_time)
 {
-  const SampleTable *t = it->table;
-  if (it->next >= t->count)
+  if (c->index >= t->count || c->duration_run >= t->durations->len || c->offset_run >= t->offsets->len ||
+      c->chunk >= t->chunks->len)
     return FALSE;
-  /* Every run and chunk holds at least one sample, and their counts add up
-   * to t->count, so the indices below stay inside their arrays. */
-  while (it->duration_left == 0)
-    it->duration_left = g_array_index (t->durations, DurationRun, it->duration_run++).count;
-  while (it->offset_left == 0)
-    it->offset_left = g_array_index (t->offsets, OffsetRun, it->offset_run++).count;
-  if (it->chunk_left == 0) {
-    const Chunk *c = &g_array_index (t->chunks, Chunk, it->chunk++);
-    it->chunk_left = c->count;
-    it->payload_offset = c->payload_offset;
+  const DurationRun *d = &g_array_index (t->durations, DurationRun, c->duration_run);
+  const OffsetRun *o = &g_array_index (t->offsets, OffsetRun, c->offset_run);
+  const Chunk *ch = &g_array_index (t->chunks, Chunk, c->chunk);
+  if (c->index == ch->first_sample)
+    c->payload_offset = ch->payload_offset;
+  gboolean sync = t->all_sync;
+  if (!sync && c->sync_entry < t->syncs->len && g_array_index (t->syncs, guint32, c->sync_entry) == c->index) {
+    sync = TRUE;
+    c->sync_entry++;
   }
-  const Chunk *c = &g_array_index (t->chunks, Chunk, it->chunk - 1);
-  guint32 i = it->next++;
-  out->size = g_array_index (t->sizes, guint32, i);
-  out->duration = g_array_index (t->durations, DurationRun, it->duration_run - 1).delta;
-  out->composition_offset = g_array_index (t->offsets, OffsetRun, it->offset_run - 1).offset;
-  out->description_index = c->description_index;
-  out->payload_offset = it->payload_offset;
-  if (t->all_sync) {
-    out->sync = TRUE;
-  } else {
-    while (it->sync < t->syncs->len && g_array_index (t->syncs, guint32, it->sync) < i)
-      it->sync++;
-    out->sync = it->sync < t->syncs->len && g_array_index (t->syncs, guint32, it->sync) == i;
+  *out = (SampleInfo) {
+    .size = g_array_index (t->sizes, guint32, c->index),
+    .duration = d->delta,
+    .composition_offset = o->offset,
+    .sync = sync,
+    .description_index = ch->description_index,
+    .payload_offset = c->payload_offset,
+  };
+  *decode_time = c->decode_time;
+  c->index++;
+  c->decode_time += d->delta;
+  c->payload_offset += out->size;
+  if (++c->duration_used >= d->count) {
+    c->duration_run++;
+    c->duration_used = 0;
   }
-  it->duration_left--;
-  it->offset_left--;
-  it->chunk_left--;
-  it->payload_offset += out->size;
+  if (++c->offset_used >= o->count) {
+    c->offset_run++;
+    c->offset_used = 0;
+  }
+  if (c->index >= ch->first_sample + ch->count)
+    c->chunk++;
   return TRUE;
 }

@@ -129,20 +129,25 @@ sample_table_moov_bytes (const SampleTable *t)
   return 8ull * t->durations->len + 8ull * t->offsets->len + 4ull * t->syncs->len + 4ull * t->count +
          12ull * (t->chunk_runs->len + (t->chunks->len > 0)) + 8ull * t->chunks->len;
 }
-/* Reads the samples back in order, as the table holds them now (the last
- * duration as amended): what sample_table_append() of each would rebuild.
- * For serialising a table (index_cache.c); the fields are private. */
+/* A walk over the samples one by one, in decode order (segment.c): each
+ * sample's size, duration, composition offset, sync flag, description and
+ * payload offset, and its decode time from the track's first sample.  The
+ * cursor is a position only; it may be copied to resume a walk later. */
 typedef struct {
-  const SampleTable *table;
-  guint32 next;
-  guint duration_run, offset_run, sync, chunk;
-  guint32 duration_left, offset_left, chunk_left;
-  guint64 payload_offset;
-} SampleTableIter;
+  guint32 index;              /* the next sample */
+  guint duration_run, duration_used;
+  guint offset_run, offset_used;
+  guint sync_entry;
+  guint chunk;
+  guint64 payload_offset;     /* of the next sample */
+  guint64 decode_time;        /* of the next sample */
+} SampleCursor;
 
-void sample_table_iter_init (SampleTableIter *it, const SampleTable *t);
-/* FALSE past the last sample. */
-gboolean sample_table_iter_next (SampleTableIter *it, SampleInfo *out);
+void sample_cursor_init (SampleCursor *c);
+/* The cursor's sample into *out (and its decode time), then moves past it;
+ * FALSE at the table's end. */
+gboolean sample_cursor_next (const SampleTable *t, SampleCursor *c, SampleInfo *out, guint64 *decode_time);
+
 /* Resident bytes, for memory accounting. */
 gsize sample_table_memory (const SampleTable *t);
 

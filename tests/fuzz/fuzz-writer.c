@@ -8,9 +8,11 @@
  * minf, stbl: stsd, stts, ctts, stss, stsz, stsc, stco/co64), and checked
  * against the sample tables: sample count, sizes, durations, composition
  * offsets, sync flags, description indexes, and every chunk offset inside the
- * mdat at the sample's payload position.
+ * mdat at the sample's payload position.  The HLS segments of both
+ * snapshots are made too (check_segments).
  */
 #include "fuzz-common.h"
+#include "muxer/segment.h"
 
 /* ---- a minimal, independent MP4 reader ---------------------------------- */
 
@@ -412,6 +414,49 @@ check_layout (Recording *rec, Snapshot *snap, const guint8 *data, gsize size, Fu
   layout_unref (l);
 }
 
+/* HLS segments (muxer/segment.c): each one is made or refused with a reason,
+ * its moof's sample sizes add up to its mdat, and a segment the early
+ * snapshot lists (settled) is, byte for byte, the one the late snapshot of
+ * the ended recording gives under its number. */
+static GPtrArray *
+build_segments (Recording *rec, Snapshot *snap, gboolean ended, const Source *src)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_rw_lock_reader_lock (&rec->lock);
+  SegmentPlan *plan = segment_plan_new (rec, snap, ended);
+  GBytes *init = segment_build_init (rec, plan);
+  FUZZ_CHECK ((init != NULL) == (segment_plan_tracks (plan) > 0), "init segment");
+  g_clear_pointer (&init, g_bytes_unref);
+  for (guint k = 0; k < segment_plan_count (plan); k++) {
+    char *error = NULL;
+    GBytes *seg = segment_build_media (rec, plan, k, src, &error);
+    FUZZ_CHECK ((seg == NULL) == (error != NULL), "segment %u: bytes or a reason", k);
+    g_free (error);
+    if (seg) {
+      gsize len;
+      const guint8 *p = g_bytes_get_data (seg, &len);
+      FUZZ_CHECK (len >= 16 && be32 (p) + 8 <= len && be32 (p + be32 (p)) == len - be32 (p), "segment %u: moof + mdat", k);
+    }
+    g_ptr_array_add (out, seg ? seg : g_bytes_new (NULL, 0));
+  }
+  segment_plan_free (plan);
+  g_rw_lock_reader_unlock (&rec->lock);
+  return out;
+}
+
+static void
+check_segments (Recording *rec, Snapshot *early, Snapshot *late, const Source *src)
+{
+  GPtrArray *settled = build_segments (rec, early, FALSE, src);
+  GPtrArray *all = build_segments (rec, late, TRUE, src);
+  FUZZ_CHECK (settled->len <= all->len, "%u settled segments, %u in all", settled->len, all->len);
+  for (guint k = 0; k < settled->len; k++)
+    FUZZ_CHECK (g_bytes_equal (g_ptr_array_index (settled, k), g_ptr_array_index (all, k)),
+                "segment %u changed as the recording grew", k);
+  g_ptr_array_unref (settled);
+  g_ptr_array_unref (all);
+}
+
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
 {
@@ -440,6 +485,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   Snapshot *early = recording_snapshot (rec);
   recording_update (rec, &whole);
   Snapshot *late = recording_snapshot (rec);
+  check_segments (rec, early, late, &whole);   /* before check_layout, which takes the snapshots */
   check_layout (rec, late, data, size, &rng);
   check_layout (rec, early, data, size, &rng);
   recording_unref (rec);

@@ -278,7 +278,7 @@ test_write_atomic (void)
   g_rmdir (dir);
 }
 
-/* sample_table_iter_* reads back what was appended, the last duration as
+/* sample_cursor_next reads back what was appended, the last duration as
  * amended: the contract the cache's writer relies on (table.h). */
 static void
 test_table_iter (void)
@@ -309,11 +309,12 @@ test_table_iter (void)
         want[i].duration = d;
       }
     }
-    SampleTableIter it;
+    SampleCursor it;
+    guint64 decode_time;
     SampleInfo got;
-    sample_table_iter_init (&it, &t);
+    sample_cursor_init (&it);
     for (guint32 i = 0; i < n; i++) {
-      g_assert_true (sample_table_iter_next (&it, &got));
+      g_assert_true (sample_cursor_next (&t, &it, &got, &decode_time));
       g_assert_cmpuint (got.size, ==, want[i].size);
       g_assert_cmpuint (got.duration, ==, want[i].duration);
       g_assert_cmpint (got.composition_offset, ==, want[i].composition_offset);
@@ -321,7 +322,7 @@ test_table_iter (void)
       g_assert_cmpuint (got.description_index, ==, want[i].description_index);
       g_assert_cmpuint (got.payload_offset, ==, want[i].payload_offset);
     }
-    g_assert_false (sample_table_iter_next (&it, &got));
+    g_assert_false (sample_cursor_next (&t, &it, &got, &decode_time));
     g_free (want);
     sample_table_clear (&t);
   }
