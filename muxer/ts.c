@@ -378,6 +378,38 @@ ts_feed (gpointer data, Recording *rec, const Source *src)
   return !rec->failed;
 }
 
+/* The writer is done: the last access unit of each video stream (in an
+ * unbounded PES, as FFmpeg writes them, or HEVC's) is complete if the source
+ * ends with a whole packet (a writer cut short leaves part of one, and then
+ * part of a frame too), and presentation time 0 is the earliest first
+ * timestamp seen. */
+static gboolean
+ts_finish (gpointer data, Recording *rec, const Source *src)
+{
+  TsState *st = data;
+  if (!st->format_known || rec->failed)
+    return FALSE;
+  /* The packet at pos - stride ends at pos, but M2TS's, whose timecode
+   * comes first, 4 bytes earlier. */
+  gboolean whole = src->size + (st->format.stride == 192 ? 4 : 0) == st->pos;
+  gboolean completed = FALSE;
+  for (guint i = 0; i < st->streams->len && whole; i++)
+    completed |= ts_stream_finish (st, rec, g_ptr_array_index (st->streams, i));
+  if (!st->origin_known && st->pending->len > 0) {
+    gint64 min = G_MAXINT64;
+    for (guint i = 0; i < st->streams->len; i++) {
+      TsStream *s = g_ptr_array_index (st->streams, i);
+      if (!s->left_out && s->has_first_ts)
+        min = MIN (min, s->first_ts);
+    }
+    st->origin_known = min != G_MAXINT64;
+    st->origin = min;
+    completed = TRUE;   /* a stream not seen yet could have started earlier */
+  }
+  ts_flush (st, rec, FALSE);
+  return completed;
+}
+
 static ProbeResult
 ts_probe (const Source *src)
 {
@@ -553,4 +585,5 @@ const IndexerClass ts_indexer = {
   .feed = ts_feed,
   .read_payload = ts_read_payload,
   .memory = ts_memory,
+  .finish = ts_finish,
 };

@@ -563,6 +563,26 @@ pes_complete (TsState *st, Recording *rec, TsStream *s)
   }
 }
 
+gboolean
+ts_stream_finish (TsState *st, Recording *rec, TsStream *s)
+{
+  /* A bounded PES still short of its length lost its end: nothing waits. */
+  if (s->left_out || s->kind != TS_KIND_VIDEO || !s->in_pes || s->in_header || (s->bounded && s->pes_left > 0))
+    return FALSE;
+  process_video (st, rec, s);
+  if (rec->failed || !s->au_open || !s->au_has_slice || es_end (s) <= s->au_start)
+    return FALSE;
+  guint queued = st->pending->len;
+  emit_access_unit (st, rec, s, s->au_start, es_end (s));
+  /* What a payload start would do next: the access unit is closed. */
+  s->au_open = FALSE;
+  s->au_has_slice = FALSE;
+  s->scan_pos = es_end (s);
+  s->nal_start = es_end (s);
+  es_trim (s, es_end (s) > 3 ? es_end (s) - 3 : s->es_base);
+  return st->pending->len > queued;
+}
+
 void
 ts_stream_joined (TsState *st, Recording *rec, TsStream *s)
 {

@@ -157,6 +157,9 @@ void ts_stream_payload (TsState *st, Recording *rec, TsStream *s, const TsHeader
                         const guint8 *payload);
 /* A continuity break at a PES start: what was received ends there. */
 void ts_stream_joined (TsState *st, Recording *rec, TsStream *s);
+/* The source ends here for good: the access unit of an unbounded PES is
+ * complete (queued); TRUE if one was. */
+gboolean ts_stream_finish (TsState *st, Recording *rec, TsStream *s);
 /* A missing or damaged packet: the sample being assembled is dropped. */
 void ts_stream_damaged (TsState *st, Recording *rec, TsStream *s, const char *why);
 /* Appends the queued samples if the origin is known (or force). */

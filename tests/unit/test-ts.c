@@ -414,31 +414,27 @@ test_resync (void)
   g_byte_array_unref (m.out);
 }
 
-/* H.264 in unbounded PES: an access unit is complete when the next begins,
- * start codes become 4-byte lengths, and the key frame carries avcC. */
+/* SPS of a 320x240 constrained baseline stream, PPS. */
+static const guint8 test_sps[] = { 0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00,
+                                   0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x20 };
+static const guint8 test_pps[] = { 0x68, 0xcb, 0x83, 0xcb, 0x20 };
+
+/* n H.264 access units (an IDR with its parameter sets, then P slices), one
+ * unbounded PES each, from frame first on; sizes gets each one's size as
+ * FFmpeg's remux stores it. */
 static void
-test_h264_access_units (void)
+build_h264 (Mux *m, guint first, guint n, GArray *sizes)
 {
-  static const guint8 types[] = { 0x1b };
-  static const guint16 pids[] = { 0x100 };
-  /* SPS of a 320x240 constrained baseline stream, PPS, IDR and P slices. */
-  static const guint8 sps[] = { 0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00,
-                                0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x20 };
-  static const guint8 pps[] = { 0x68, 0xcb, 0x83, 0xcb, 0x20 };
-  Mux m;
-  mux_init (&m, 188);
-  mux_tables (&m, types, pids, 1);
-  guint64 want = 0;
-  for (guint i = 0; i < 5; i++) {
+  for (guint i = first; i < first + n; i++) {
     GByteArray *au = g_byte_array_new ();
     static const guint8 aud[] = { 0, 0, 0, 1, 0x09, 0xf0 };
     g_byte_array_append (au, aud, sizeof aud);
     if (i == 0) {
       static const guint8 sc4[] = { 0, 0, 0, 1 }, sc3[] = { 0, 0, 1 };
       g_byte_array_append (au, sc4, 4);
-      g_byte_array_append (au, sps, sizeof sps);
+      g_byte_array_append (au, test_sps, sizeof test_sps);
       g_byte_array_append (au, sc3, 3);
-      g_byte_array_append (au, pps, sizeof pps);
+      g_byte_array_append (au, test_pps, sizeof test_pps);
     }
     guint8 slice[300];
     slice[0] = 0;
@@ -446,14 +442,32 @@ test_h264_access_units (void)
     slice[2] = 1;
     slice[3] = i == 0 ? 0x65 : 0x41;
     slice[4] = 0x88;   /* first_mb_in_slice 0 */
-    for (guint k = 5; k < sizeof slice; k++)
+    for (guint k = 5; k < sizeof slice - 7 * (i % 3); k++)
       slice[k] = (guint8) (k * 13 + i) | 1;
-    g_byte_array_append (au, slice, sizeof slice);
-    if (i < 4)   /* the last waits for a successor that never comes */
-      want += ts_annexb_nals (au->data, au->len, NULL);
-    mux_pes (&m, 0x100, 0xe0, 133200 + i * 3600, 126000 + i * 3600, au->data, au->len, TRUE);
+    g_byte_array_append (au, slice, sizeof slice - 7 * (i % 3));
+    guint32 size = (guint32) ts_annexb_nals (au->data, au->len, NULL);
+    if (sizes)
+      g_array_append_val (sizes, size);
+    mux_pes (m, 0x100, 0xe0, 133200 + i * 3600, 126000 + i * 3600, au->data, au->len, TRUE);
     g_byte_array_unref (au);
   }
+}
+
+/* H.264 in unbounded PES: an access unit is complete when the next begins,
+ * start codes become 4-byte lengths, and the key frame carries avcC. */
+static void
+test_h264_access_units (void)
+{
+  static const guint8 types[] = { 0x1b };
+  static const guint16 pids[] = { 0x100 };
+  Mux m;
+  mux_init (&m, 188);
+  mux_tables (&m, types, pids, 1);
+  g_autoptr (GArray) sizes = g_array_new (FALSE, FALSE, sizeof (guint32));
+  build_h264 (&m, 0, 5, sizes);
+  guint64 want = 0;
+  for (guint i = 0; i < 4; i++)   /* the last waits for a successor that never comes */
+    want += g_array_index (sizes, guint32, i);
   Recording *rec = index_bytes (m.out->data, m.out->len, 0);
   Track *t = g_ptr_array_index (rec->tracks, 0);
   g_assert_cmpuint (t->codec, ==, FOURCC ('a', 'v', 'c', '1'));
@@ -465,8 +479,90 @@ test_h264_access_units (void)
   g_autoptr (GBytes) p = payload_of (rec, m.out->data, m.out->len);
   const guint8 *d = g_bytes_get_data (p, NULL);
   /* The first sample: AUD (2 bytes) as a 4-byte length, then the SPS. */
-  static const guint8 head[] = { 0, 0, 0, 2, 0x09, 0xf0, 0, 0, 0, sizeof sps, 0x67 };
+  static const guint8 head[] = { 0, 0, 0, 2, 0x09, 0xf0, 0, 0, 0, sizeof test_sps, 0x67 };
   g_assert_cmpmem (d, sizeof head, head, sizeof head);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
+/* A finished recording shows its last access unit, exactly as the next
+ * payload start would have completed it; growing after that, it must be
+ * indexed again (and then is the same as one never finished). */
+static void
+test_finish (void)
+{
+  static const guint8 types[] = { 0x1b };
+  static const guint16 pids[] = { 0x100 };
+  Mux m;
+  mux_init (&m, 188);
+  mux_tables (&m, types, pids, 1);
+  g_autoptr (GArray) sizes = g_array_new (FALSE, FALSE, sizeof (guint32));
+  build_h264 (&m, 0, 5, sizes);
+  gsize cut = m.out->len;
+  build_h264 (&m, 5, 3, sizes);
+  Source part = source_from_memory (m.out->data, cut), whole = source_from_memory (m.out->data, m.out->len);
+
+  Recording *rec = index_bytes (m.out->data, cut, 1000);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, 4);
+  g_assert_false (recording_finished (rec));
+  recording_finish (rec, &part);
+  g_assert_true (recording_finished (rec));
+  g_assert_cmpuint (t->table.count, ==, 5);
+  recording_finish (rec, &part);   /* once */
+  g_assert_cmpuint (t->table.count, ==, 5);
+  for (guint i = 0; i < 5; i++)
+    g_assert_cmpuint (sample_table_bytes (&t->table, i + 1) - sample_table_bytes (&t->table, i), ==,
+                      g_array_index (sizes, guint32, i));
+  g_autoptr (GBytes) fin = payload_of (rec, m.out->data, cut);
+  g_assert_cmpuint (g_bytes_get_size (fin), ==, rec->payload_len);
+
+  /* The whole recording, never finished: its first five samples are those,
+   * with the same bytes and times. */
+  Recording *longer = index_bytes (m.out->data, m.out->len, 0);
+  Track *u = g_ptr_array_index (longer->tracks, 0);
+  g_assert_cmpuint (u->table.count, ==, 7);
+  g_autoptr (GBytes) lp = payload_of (longer, m.out->data, m.out->len);
+  g_assert_cmpmem (g_bytes_get_data (lp, NULL), g_bytes_get_size (fin), g_bytes_get_data (fin, NULL),
+                   g_bytes_get_size (fin));
+  for (guint i = 0; i <= 4; i++)
+    g_assert_cmpuint (sample_table_duration (&t->table, i), ==, sample_table_duration (&u->table, i));
+
+  /* Grown past the finish: not fed further, to be indexed again. */
+  g_assert_false (recording_needs_reindex (rec, cut));
+  g_assert_true (recording_needs_reindex (rec, m.out->len));
+  g_assert_false (recording_update (rec, &whole));
+  g_assert_cmpuint (t->table.count, ==, 5);
+  g_assert_false (recording_needs_reindex (longer, m.out->len));
+  recording_finish (longer, &whole);
+  g_assert_cmpuint (u->table.count, ==, 8);
+
+  /* A source that ends with part of a packet was cut short: its last
+   * access unit may be too, and stays held back. */
+  Recording *cut_short = index_bytes (m.out->data, cut + 100, 0);
+  Source partial = source_from_memory (m.out->data, cut + 100);
+  recording_finish (cut_short, &partial);
+  g_assert_true (recording_finished (cut_short));
+  g_assert_cmpuint (((Track *) g_ptr_array_index (cut_short->tracks, 0))->table.count, ==, 4);
+  g_assert_false (recording_needs_reindex (cut_short, m.out->len));
+  recording_unref (cut_short);
+
+  /* A finish that completes nothing (audio only) leaves growth alone. */
+  Mux a;
+  mux_init (&a, 188);
+  build_aac (&a, 4, 0, NULL);
+  gsize acut = a.out->len;
+  build_aac (&a, 4, 8 * 1920, NULL);
+  Recording *audio = index_bytes (a.out->data, acut, 0);
+  Source apart = source_from_memory (a.out->data, acut), awhole = source_from_memory (a.out->data, a.out->len);
+  recording_finish (audio, &apart);
+  g_assert_false (recording_needs_reindex (audio, a.out->len));
+  g_assert_true (recording_update (audio, &awhole));
+  g_assert_false (recording_finished (audio));
+  recording_unref (audio);
+  g_byte_array_unref (a.out);
+
+  recording_unref (longer);
   recording_unref (rec);
   g_byte_array_unref (m.out);
 }
@@ -528,6 +624,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ts/duplicate-and-missing-packets", test_duplicate_and_missing_packets);
   g_test_add_func ("/ts/resync", test_resync);
   g_test_add_func ("/ts/h264-access-units", test_h264_access_units);
+  g_test_add_func ("/ts/finish-completes-the-last-access-unit", test_finish);
   g_test_add_func ("/ts/segments-joined", test_segments_joined);
   g_test_add_func ("/ts/left-out-streams", test_left_out_streams);
   return g_test_run ();
