@@ -333,9 +333,12 @@ configure_audio (Recording *rec, TsStream *s, const TsAudioFrame *f, const guint
     break;
   }
   case TS_AUDIO_OPUS: {
-    /* An OpusHead for dOps: the channels of the descriptor, the first
-     * packet's start trim as pre-skip (RFC 7845 5.1). */
-    guint16 pre_skip = f->has_start_trim ? f->start_trim : 0;
+    /* An OpusHead for dOps: the channels of the descriptor and pre-skip 0,
+     * as FFmpeg's TS demuxer gives it (mpegts.c, opus_default_extradata)
+     * and its remux writes it: FFmpeg decodes the TS itself without the
+     * first packet's start trim, so a pre-skip from it would decode 312
+     * samples fewer than the source and its remux. */
+    guint16 pre_skip = 0;
     guint8 head[19] = { 'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, s->opus_channels, (guint8) pre_skip,
                         (guint8) (pre_skip >> 8), 0x80, 0xbb, 0, 0, 0, 0, 0 };
     ok = codecs_write_opus (&w, head, sizeof head, NULL);
