@@ -52,6 +52,16 @@ ts_unwrap (TsState *st, guint64 ts33)
   return st->ts_ref;
 }
 
+void
+ts_note_gap (TsState *st, Recording *rec, TsStream *s, gint64 gap90)
+{
+  if (gap90 <= TS_NOTE_GAP || st->gap_noted)
+    return;
+  st->gap_noted = TRUE;
+  recording_note (rec, "PID %u: timestamps jump %.3f s forward (a segment join?); carried as a gap", s->pid,
+                  (double) gap90 / 90000);
+}
+
 /* v * to / from, rounded to nearest, for |v| well below 2^63 / to. */
 static gint64
 rescale (gint64 v, guint32 to, guint32 from)
@@ -396,6 +406,8 @@ emit_access_unit (TsState *st, Recording *rec, TsStream *s, guint64 a, guint64 b
       s->offset90 += shift;
       dts += shift;
       pts += shift;
+    } else if (s->timed) {
+      ts_note_gap (st, rec, s, dts - s->next_dts);
     }
   } else if (s->timed) {
     dts = pts = s->next_dts;
@@ -526,6 +538,7 @@ process_audio (TsState *st, Recording *rec, TsStream *s)
         dts = s->next_dts;
       } else {
         dts = t;   /* a gap, or an overlap that shortens the frame before (an Opus start trim) */
+        ts_note_gap (st, rec, s, rescale (t - s->next_dts, 90000, s->sample_rate));
       }
     } else if (s->timed) {
       dts = s->next_dts;

@@ -29,9 +29,14 @@ G_BEGIN_DECLS
 /* Completed samples queued before they are appended (in the order they
  * completed, so the payload does not depend on how the source was fed). */
 #define TS_FLUSH_SAMPLES 64
-/* A jump in a stream's timestamps larger than this (90 kHz), or any step
- * back, is a discontinuity: the stream continues where it was. */
-#define TS_MAX_GAP (60 * 90000)
+/* A step back in a stream's timestamps, or a jump forward larger than an
+ * stts delta can carry (90 kHz), is a discontinuity: the stream continues
+ * where it was.  A smaller jump forward is a gap, carried as it is (issue
+ * 13; FFmpeg's command line closes up jumps of more than 10 s in a TS, its
+ * -dts_delta_threshold, where the issue wants the gap); one of more than
+ * TS_NOTE_GAP is noted. */
+#define TS_MAX_GAP (12ll * 3600 * 90000)
+#define TS_NOTE_GAP (10ll * 90000)
 
 typedef enum { TS_KIND_VIDEO, TS_KIND_AUDIO } TsKind;
 
@@ -134,7 +139,7 @@ typedef struct {
   gint64 ts_ref;                /* unwrapping reference, 90 kHz */
   gboolean origin_known;
   gint64 origin;                /* 90 kHz: presentation time 0 of the MP4 */
-  gboolean resync_noted, tei_noted;
+  gboolean resync_noted, tei_noted, gap_noted;
   /* The first PMT was just read: the packets before it are read again, now
    * that their streams are known (GStreamer writes audio before the PMT). */
   gboolean rewind;
@@ -165,5 +170,7 @@ void ts_stream_damaged (TsState *st, Recording *rec, TsStream *s, const char *wh
 /* Appends the queued samples if the origin is known (or force). */
 void ts_flush (TsState *st, Recording *rec, gboolean force);
 gint64 ts_unwrap (TsState *st, guint64 ts33);
+/* Notes, once, a jump forward of gap90 (90 kHz) carried as a gap. */
+void ts_note_gap (TsState *st, Recording *rec, TsStream *s, gint64 gap90);
 
 G_END_DECLS

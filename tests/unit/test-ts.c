@@ -590,6 +590,26 @@ test_segments_joined (void)
   g_byte_array_unref (b.out);
 }
 
+/* Timestamps that jump forward (90 s, the same clock: an outage, or an HLS
+ * recorder that missed segments) are carried as a gap, as the issue has it;
+ * only a step back continues where the track was. */
+static void
+test_jump_forward_is_a_gap (void)
+{
+  Mux m;
+  mux_init (&m, 188);
+  build_aac (&m, 8, 126000, NULL);
+  build_aac (&m, 8, 126000 + 16 * 1920 + 90 * 90000, NULL);
+  Recording *rec = index_bytes (m.out->data, m.out->len, 0);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, 32);
+  g_assert_cmpuint (sample_table_duration (&t->table, 17), ==, 17 * 1024 + 90 * 48000);
+  g_assert_cmpuint (sample_table_duration (&t->table, 31), ==, 31 * 1024 + 90 * 48000);
+  g_assert_nonnull (strstr (rec->notes->str, "carried as a gap"));
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
 /* A scrambled or unsupported stream is left out with the reason. */
 static void
 test_left_out_streams (void)
@@ -626,6 +646,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ts/h264-access-units", test_h264_access_units);
   g_test_add_func ("/ts/finish-completes-the-last-access-unit", test_finish);
   g_test_add_func ("/ts/segments-joined", test_segments_joined);
+  g_test_add_func ("/ts/jump-forward-is-a-gap", test_jump_forward_is_a_gap);
   g_test_add_func ("/ts/left-out-streams", test_left_out_streams);
   return g_test_run ();
 }
