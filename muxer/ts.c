@@ -39,7 +39,7 @@ ts_memory (gpointer data)
   TsState *st = data;
   gsize total = st->resyncs->len * sizeof (guint64);
   for (guint i = 0; i < st->streams->len; i++)
-    total += ((TsStream *) g_ptr_array_index (st->streams, i))->locators->len;
+    total += ts_locators_memory (&((TsStream *) g_ptr_array_index (st->streams, i))->locators);
   return total;
 }
 
@@ -446,12 +446,15 @@ packet_of (TsState *st, guint64 offset)
   return offset < base ? base : base + (offset - base) / st->format.stride * st->format.stride;
 }
 
-/* Produces sample i of s (size bytes) into dest. */
+/* Produces sample i of s (size bytes) into dest; cursor carries the
+ * locator lookup from one of s's samples to the next. */
 static gboolean
-produce_sample (TsState *st, TsReader *reader, TsStream *s, guint32 i, guint8 *dest, gsize size)
+produce_sample (TsState *st, TsReader *reader, TsStream *s, guint32 i, TsLocatorCursor *cursor, guint8 *dest,
+                gsize size)
 {
-  const guint8 *l = s->locators->data + (gsize) i * TS_LOCATOR_BYTES;
-  guint64 offset = (guint64) l[0] << 32 | (guint64) l[1] << 24 | (guint64) l[2] << 16 | (guint64) l[3] << 8 | l[4];
+  guint64 offset;
+  if (!ts_locators_get (&s->locators, i, cursor, &offset))
+    return FALSE;   /* never expected: every sample has its locator */
   guint64 packet = packet_of (st, offset);
   if (offset - packet >= TS_PACKET)
     return FALSE;   /* never expected: the locator names an ES byte */
@@ -518,6 +521,7 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
   TsStream *s = NULL;
   guint32 i = 0, end = 0;
   guint64 pos = 0;
+  TsLocatorCursor cursors[RECORDING_MAX_TRACKS] = { 0 };
   (void) rec;
   TsReader local, *reader = &local;
   gboolean cached = g_mutex_trylock (&st->read_cache_lock);
@@ -548,7 +552,7 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
     guint64 size = ((const guint32 *) s->track->table.sizes->data)[i];
     gsize skip = (gsize) (offset - pos), n = (gsize) MIN ((guint64) len, size - skip);
     if (skip == 0 && n == size) {
-      if (!produce_sample (st, reader, s, i, dest, n)) {
+      if (!produce_sample (st, reader, s, i, &cursors[s->index], dest, n)) {
         ok = FALSE;
         break;
       }
@@ -558,7 +562,7 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
         scratch = g_malloc (size);
         scratch_len = size;
       }
-      if (!produce_sample (st, reader, s, i, scratch, size)) {
+      if (!produce_sample (st, reader, s, i, &cursors[s->index], scratch, size)) {
         ok = FALSE;
         break;
       }

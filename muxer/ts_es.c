@@ -13,7 +13,7 @@ ts_stream_new (void)
   s->spans = g_array_new (FALSE, FALSE, sizeof (TsSpan));
   s->pes = g_array_new (FALSE, FALSE, sizeof (TsPesStart));
   s->nals = g_array_new (FALSE, FALSE, sizeof (TsNal));
-  s->locators = g_byte_array_new ();
+  ts_locators_init (&s->locators);
   s->last_pending = -1;
   return s;
 }
@@ -25,7 +25,7 @@ ts_stream_free (TsStream *s)
   g_array_unref (s->spans);
   g_array_unref (s->pes);
   g_array_unref (s->nals);
-  g_byte_array_unref (s->locators);
+  ts_locators_clear (&s->locators);
   ts_video_config_clear (&s->vconfig);
   g_free (s);
 }
@@ -249,11 +249,17 @@ ts_flush (TsState *st, Recording *rec, gboolean force)
       if (start > 0)
         t->edit_base -= start % tick;
     }
+    /* The locator first: a sample is never appended without one. */
+    if (s->locators.count != t->table.count) {
+      recording_fail (rec, "PID %u: %u locators for %u samples", s->pid, s->locators.count, t->table.count);
+      break;
+    }
+    if (!ts_locators_append (&s->locators, p->es_offset)) {
+      recording_fail (rec, "PID %u: too many samples to locate", s->pid);
+      break;
+    }
     if (!recording_append_produced_sample (rec, t, &p->info))
       break;
-    guint8 l[TS_LOCATOR_BYTES] = { (guint8) (p->es_offset >> 32), (guint8) (p->es_offset >> 24),
-                                    (guint8) (p->es_offset >> 16), (guint8) (p->es_offset >> 8), (guint8) p->es_offset };
-    g_byte_array_append (s->locators, l, TS_LOCATOR_BYTES);
   }
   for (guint i = 0; i < st->streams->len; i++)
     ((TsStream *) g_ptr_array_index (st->streams, i))->last_pending = -1;

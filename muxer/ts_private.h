@@ -6,6 +6,7 @@
  *   ts_audio.c   ADTS, AC-3/E-AC-3 and MPEG audio frame headers
  *   ts.c         the IndexerClass: packets to streams, PAT/PMT, the
  *                produced payload (locators, read_payload)
+ *   ts_locator.c where each sample begins in the source, compact
  *   ts_es.c      elementary streams to samples: access units and frames,
  *                timing, sample entries, the queue of samples to append
  */
@@ -15,6 +16,7 @@
 #include "codecs.h"
 #include "ts.h"
 #include "ts_audio.h"
+#include "ts_locator.h"
 #include "ts_nal.h"
 #include "ts_packet.h"
 
@@ -22,9 +24,7 @@ G_BEGIN_DECLS
 
 /* Largest access unit or frame accepted; a larger one is dropped. */
 #define TS_MAX_SAMPLE (32u << 20)
-/* A locator is the source offset of a sample's first elementary stream
- * byte, 40 bits; its packet follows from the packet grid (ts.c). */
-#define TS_LOCATOR_BYTES 5
+/* Locators (ts_locator.h) hold source offsets below this. */
 #define TS_MAX_SOURCE (1ull << 40)
 /* Completed samples queued before they are appended (in the order they
  * completed, so the payload does not depend on how the source was fed). */
@@ -102,7 +102,7 @@ typedef struct {
   gint64 last_pending;    /* index in TsState.pending of the newest sample, or -1 */
 
   /* Per appended sample (read under the recording's lock). */
-  GByteArray *locators;
+  TsLocators locators;
   gboolean damage_noted;
 } TsStream;
 

@@ -4,6 +4,7 @@
 
 #include "muxer/layout.h"
 #include "muxer/ts.h"
+#include "muxer/ts_locator.h"
 #include "muxer/ts_nal.h"
 #include "muxer/ts_packet.h"
 
@@ -610,6 +611,115 @@ test_jump_forward_is_a_gap (void)
   g_byte_array_unref (m.out);
 }
 
+/* Memory (issue 13): a long recording laid out as FFmpeg's muxer writes one
+ * (a PES an access unit, audio frames gathered into PES of several), or as
+ * GStreamer's mpegtsmux does (each audio frame a PES of its own, between
+ * video frames).  The locators take under 3 bytes a sample (they took 5),
+ * tables and locators together at most 16 for FFmpeg's layout.  GStreamer's,
+ * nearly every sample a chunk of its own, is over that while the sample
+ * tables keep a chunk entry of their own per chunk (table.c). */
+static double
+memory_per_sample (gboolean interleaved, double *locators)
+{
+  static const guint8 types[] = { 0x1b, 0x0f };
+  static const guint16 pids[] = { 0x100, 0x101 };
+  Mux m;
+  mux_init (&m, 188);
+  mux_tables (&m, types, pids, 2);
+  build_h264 (&m, 0, 1, NULL);
+  const guint groups = 3000;
+  for (guint g = 0; g < groups; g++) {
+    guint8 es[5 * 200];
+    gsize es_len = 0, starts[6];
+    for (guint k = 0; k < 5; k++) {
+      starts[k] = es_len;
+      es_len += adts_frame (es + es_len, 60 + (g * 5 + k) * 7 % 90, (guint8) k);
+    }
+    starts[5] = es_len;
+    for (guint k = 0; k < 3; k++) {
+      guint i = 1 + g * 3 + k;
+      guint8 au[6 + 4 + 90];
+      static const guint8 aud[] = { 0, 0, 0, 1, 0x09, 0xf0 };
+      memcpy (au, aud, sizeof aud);
+      au[6] = 0;
+      au[7] = 0;
+      au[8] = 1;
+      au[9] = i % 60 == 0 ? 0x65 : 0x41;
+      for (guint b = 10; b < sizeof au; b++)
+        au[b] = (guint8) (b * 7 + i) | 0x81;
+      au[10] = 0x88;
+      gsize len = sizeof au - (i * 13) % 40;
+      mux_pes (&m, 0x100, 0xe0, 133200 + i * 3600, 126000 + i * 3600, au, len, TRUE);
+      /* Interleaved: frames 0-1, 2-3 and 4 after the three access units. */
+      for (guint f = k * 2; interleaved && f < MIN (k * 2 + 2, 5); f++)
+        mux_pes (&m, 0x101, 0xc0, 126000 + ((gint64) g * 5 + f) * 1920, -1, es + starts[f], starts[f + 1] - starts[f],
+                 FALSE);
+    }
+    if (!interleaved)
+      mux_pes (&m, 0x101, 0xc0, 126000 + (gint64) g * 5 * 1920, -1, es, es_len, FALSE);
+  }
+  Recording *rec = index_bytes (m.out->data, m.out->len, 0);
+  guint64 samples = 0;
+  for (guint i = 0; i < rec->tracks->len; i++)
+    samples += ((Track *) g_ptr_array_index (rec->tracks, i))->table.count;
+  g_assert_cmpuint (samples, >=, groups * 8 - 2);
+  double per_sample = (double) recording_memory (rec) / (double) samples;
+  *locators = (double) rec->indexer->memory (rec->state) / (double) samples;
+  g_test_message ("%s: %" G_GUINT64_FORMAT " samples, %.2f bytes a sample, %.2f of them locators",
+                  interleaved ? "GStreamer's layout" : "FFmpeg's layout", samples, per_sample, *locators);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+  return per_sample;
+}
+
+static void
+test_memory_per_sample (void)
+{
+  double locators;
+  g_assert_cmpfloat (memory_per_sample (FALSE, &locators), <=, 16.0);
+  g_assert_cmpfloat (locators, <, 3.0);
+  memory_per_sample (TRUE, &locators);
+  g_assert_cmpfloat (locators, <, 3.0);
+}
+
+/* Locators: delta-coded, with checkpoints; a step back (hostile input)
+ * is kept exact; looked up at random and through a cursor. */
+static void
+test_locators (void)
+{
+  TsLocators l;
+  ts_locators_init (&l);
+  g_autoptr (GArray) want = g_array_new (FALSE, FALSE, sizeof (guint64));
+  guint64 off = 4;
+  guint32 x = 7;
+  for (guint i = 0; i < 1000; i++) {
+    x = x * 1103515245 + 12345;
+    if (i == 500)
+      off -= 3000;   /* a step back */
+    else
+      off += (x >> 16) % (i % 100 == 0 ? 2000000 : 3000);
+    g_assert_true (ts_locators_append (&l, off));
+    g_array_append_val (want, off);
+  }
+  g_assert_false (ts_locators_append (&l, 1ull << 40));
+  g_assert_cmpuint (ts_locators_memory (&l), <, 1000 * 3 + 16 * 16);
+  TsLocatorCursor c = { 0 };
+  for (guint i = 0; i < 1000; i++) {
+    guint64 got;
+    g_assert_true (ts_locators_get (&l, i, &c, &got));
+    g_assert_cmpuint (got, ==, g_array_index (want, guint64, i));
+  }
+  for (guint k = 0; k < 500; k++) {
+    guint i = (k * 7919) % 1000;
+    guint64 got;
+    g_assert_true (ts_locators_get (&l, i, k % 2 ? &c : NULL, &got));
+    g_assert_cmpuint (got, ==, g_array_index (want, guint64, i));
+  }
+  guint64 got;
+  g_assert_false (ts_locators_get (&l, 1000, &c, &got));
+  ts_locators_clear (&l);
+}
+
 /* A scrambled or unsupported stream is left out with the reason. */
 static void
 test_left_out_streams (void)
@@ -648,5 +758,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ts/segments-joined", test_segments_joined);
   g_test_add_func ("/ts/jump-forward-is-a-gap", test_jump_forward_is_a_gap);
   g_test_add_func ("/ts/left-out-streams", test_left_out_streams);
+  g_test_add_func ("/ts/locators", test_locators);
+  g_test_add_func ("/ts/memory-per-sample", test_memory_per_sample);
   return g_test_run ();
 }
