@@ -12,8 +12,9 @@
 
 typedef struct {
   GByteArray *out;
-  guint stride;          /* 188 or 192 */
+  guint stride;          /* 188, 192 (a timecode before) or 204 (parity bytes after) */
   guint8 cc[8192];
+  guint16 scrambled_pid; /* packets of this PID are marked scrambled (0: none) */
 } Mux;
 
 static void
@@ -28,7 +29,7 @@ mux_init (Mux *m, guint stride)
 static void
 mux_packet (Mux *m, guint16 pid, gboolean pusi, const guint8 *payload, gsize len, gboolean bump_cc)
 {
-  guint8 p[192] = { 0 };
+  guint8 p[204] = { 0 };
   guint8 *q = p;
   if (m->stride == 192)
     q += 4;
@@ -37,7 +38,8 @@ mux_packet (Mux *m, guint16 pid, gboolean pusi, const guint8 *payload, gsize len
   q[1] = (guint8) ((pusi ? 0x40 : 0) | pid >> 8);
   q[2] = (guint8) pid;
   guint stuffing = 184 - (guint) len;
-  q[3] = (guint8) ((stuffing ? 0x30 : 0x10) | (m->cc[pid] & 0x0f));
+  q[3] = (guint8) ((m->scrambled_pid && pid == m->scrambled_pid ? 0x80 : 0) | (stuffing ? 0x30 : 0x10) |
+                   (m->cc[pid] & 0x0f));
   if (bump_cc)
     m->cc[pid]++;
   guint pos = 4;
@@ -49,6 +51,8 @@ mux_packet (Mux *m, guint16 pid, gboolean pusi, const guint8 *payload, gsize len
     pos += stuffing;
   }
   memcpy (q + pos, payload, len);
+  if (m->stride == 204)
+    memset (q + 188, 0xa5, 16);
   g_byte_array_append (m->out, p, m->stride);
 }
 
@@ -611,6 +615,111 @@ test_jump_forward_is_a_gap (void)
   g_byte_array_unref (m.out);
 }
 
+/* 204-byte packets (16 Reed-Solomon bytes after each): the same samples
+ * and bytes as 188-byte ones. */
+static void
+test_204_byte_packets (void)
+{
+  Mux a, b;
+  mux_init (&a, 188);
+  mux_init (&b, 204);
+  GByteArray *raw = g_byte_array_new ();
+  build_aac (&a, 8, 0, raw);
+  build_aac (&b, 8, 0, NULL);
+  Recording *ra = index_bytes (a.out->data, a.out->len, 0), *rb = index_bytes (b.out->data, b.out->len, 333);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (rb->tracks, 0))->table.count, ==, 16);
+  g_autoptr (GBytes) pa = payload_of (ra, a.out->data, a.out->len);
+  g_autoptr (GBytes) pb = payload_of (rb, b.out->data, b.out->len);
+  g_assert_true (g_bytes_equal (pa, pb));
+  g_assert_cmpmem (g_bytes_get_data (pb, NULL), g_bytes_get_size (pb), raw->data, raw->len);
+  recording_unref (ra);
+  recording_unref (rb);
+  g_byte_array_unref (raw);
+  g_byte_array_unref (a.out);
+  g_byte_array_unref (b.out);
+}
+
+/* A trailing partial packet is not indexed while the file grows, and its
+ * frame appears once the rest of the packet is there. */
+static void
+test_trailing_partial_packet (void)
+{
+  Mux m;
+  mux_init (&m, 188);
+  build_aac (&m, 8, 0, NULL);
+  Recording *whole = index_bytes (m.out->data, m.out->len, 0);
+  guint32 all = ((Track *) g_ptr_array_index (whole->tracks, 0))->table.count;
+  Recording *rec = index_bytes (m.out->data, m.out->len - 100, 0);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, <, all);
+  g_assert_cmpstr (rec->notes->str, ==, "");
+  g_assert_null (rec->error);
+  Source src = source_from_memory (m.out->data, m.out->len);
+  g_assert_true (recording_update (rec, &src));
+  g_assert_cmpuint (t->table.count, ==, all);
+  recording_unref (whole);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
+/* A PMT that changes mid-file (a new version adding a stream) keeps the
+ * first PMT's tracks: the new stream is ignored, with a note. */
+static void
+test_pmt_change (void)
+{
+  static const guint8 types1[] = { 0x0f };
+  static const guint16 pids1[] = { 0x101 };
+  static const guint8 pmt2[] = { 0x02, 0xb0, 0, 0, 1, 0xc3 /* version 1 */, 0, 0, 0xe1, 0x00, 0xf0, 0,
+                                 0x0f, 0xe1, 0x01, 0xf0, 0, 0x0f, 0xe1, 0x02, 0xf0, 0 };
+  Mux m;
+  mux_init (&m, 188);
+  mux_tables (&m, types1, pids1, 1);
+  guint8 frame[200];
+  gsize len = adts_frame (frame, 150, 1);
+  for (guint i = 0; i < 4; i++)
+    mux_pes (&m, 0x101, 0xc0, i * 1920, -1, frame, len, FALSE);
+  guint8 body[sizeof pmt2];
+  memcpy (body, pmt2, sizeof body);
+  body[2] = (guint8) (sizeof body - 3 + 4);
+  mux_section (&m, 0x1000, body, sizeof body);
+  for (guint i = 4; i < 8; i++) {
+    mux_pes (&m, 0x101, 0xc0, i * 1920, -1, frame, len, FALSE);
+    mux_pes (&m, 0x102, 0xc0, i * 1920, -1, frame, len, FALSE);
+  }
+  Recording *rec = index_bytes (m.out->data, m.out->len, 0);
+  g_assert_cmpuint (rec->tracks->len, ==, 1);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (rec->tracks, 0))->table.count, ==, 8);
+  g_assert_nonnull (strstr (rec->notes->str, "PID 258 appears in a later PMT; ignored"));
+  g_assert_null (rec->error);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
+/* A scrambled stream is left out with the reason; the others are kept. */
+static void
+test_scrambled_stream (void)
+{
+  static const guint8 types[] = { 0x0f, 0x0f };
+  static const guint16 pids[] = { 0x101, 0x102 };
+  Mux m;
+  mux_init (&m, 188);
+  m.scrambled_pid = 0x102;
+  mux_tables (&m, types, pids, 2);
+  guint8 frame[200];
+  gsize len = adts_frame (frame, 150, 1);
+  for (guint i = 0; i < 6; i++) {
+    mux_pes (&m, 0x101, 0xc0, i * 1920, -1, frame, len, FALSE);
+    mux_pes (&m, 0x102, 0xc0, i * 1920, -1, frame, len, FALSE);
+  }
+  Recording *rec = index_bytes (m.out->data, m.out->len, 0);
+  g_assert_nonnull (strstr (rec->notes->str, "PID 258 is scrambled; left out"));
+  g_assert_cmpuint (((Track *) g_ptr_array_index (rec->tracks, 0))->table.count, ==, 6);
+  g_autoptr (GBytes) p = payload_of (rec, m.out->data, m.out->len);
+  g_assert_cmpuint (g_bytes_get_size (p), ==, rec->payload_len);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
 /* Memory (issue 13): a long recording laid out as FFmpeg's muxer writes one
  * (a PES an access unit, audio frames gathered into PES of several), or as
  * GStreamer's mpegtsmux does (each audio frame a PES of its own, between
@@ -758,6 +867,10 @@ main (int argc, char **argv)
   g_test_add_func ("/ts/segments-joined", test_segments_joined);
   g_test_add_func ("/ts/jump-forward-is-a-gap", test_jump_forward_is_a_gap);
   g_test_add_func ("/ts/left-out-streams", test_left_out_streams);
+  g_test_add_func ("/ts/204-byte-packets", test_204_byte_packets);
+  g_test_add_func ("/ts/trailing-partial-packet", test_trailing_partial_packet);
+  g_test_add_func ("/ts/pmt-change", test_pmt_change);
+  g_test_add_func ("/ts/scrambled-stream", test_scrambled_stream);
   g_test_add_func ("/ts/locators", test_locators);
   g_test_add_func ("/ts/memory-per-sample", test_memory_per_sample);
   return g_test_run ();
