@@ -75,7 +75,7 @@ PY
 
 OPUS=0
 for n in "${NAMES[@]}"; do [[ $n == *opus* ]] && OPUS=$((OPUS + 1)); done
-plan $((${#NAMES[@]} * 6 + OPUS + ${#CUTS[@]} * 2 + 18))
+plan $((${#NAMES[@]} * 6 + OPUS + ${#CUTS[@]} * 2 + 20))
 
 check "mount" mount_fs "$SRC" "$MNT" || bail_out "cannot mount"
 virtual() { echo "$MNT/${1%.*}.mp4"; }
@@ -166,6 +166,20 @@ same_audio_samples() {
   echo "$a and $b bytes of decoded audio"
   ((a > 0 && a == b))
 }
+# same_box TYPE A B: the first TYPE box (dac3, dec3) has the same body in A and B.
+same_box() {
+  python3 - "$@" <<'PY'
+import sys
+t, a, b = sys.argv[1].encode(), open(sys.argv[2], 'rb').read(), open(sys.argv[3], 'rb').read()
+def body(d):
+    i = d.find(t)
+    if i < 4: return None
+    return d[i + 4:i - 4 + int.from_bytes(d[i - 4:i], 'big')].hex()
+x, y = body(a), body(b)
+print('%s: %s and %s' % (t.decode(), x, y))
+sys.exit(0 if x is not None and x == y else 1)
+PY
+}
 languages() { to 30 ffprobe -v error -select_streams a -show_entries stream_tags=language -of csv=p=0 "$1" | paste -sd,; }
 
 for n in "${NAMES[@]}"; do
@@ -185,6 +199,8 @@ for n in "${NAMES[@]}"; do
   check "$n: user.livemp4.format is mpegts" test "$(xattr "$v" user.livemp4.format)" = mpegts
 done
 is "$(languages "$(virtual two-audio.ts)")" "eng,fra" "two-audio.ts: both audio tracks, with their languages"
+check "x264-eac3.ts: dec3 as FFmpeg's remux writes it" same_box dec3 "$(virtual x264-eac3.ts)" "$W/x264-eac3.ts.ref.mp4"
+check "hevc-ac3.ts: dac3 as FFmpeg's remux writes it" same_box dac3 "$(virtual hevc-ac3.ts)" "$W/hevc-ac3.ts.ref.mp4"
 
 for c in "${CUTS[@]}"; do
   v=$(virtual "$c")
