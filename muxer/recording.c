@@ -137,7 +137,9 @@ void
 recording_finish (Recording *rec, const Source *src)
 {
   g_mutex_lock (&rec->feed_lock);
-  if (!rec->finished && !rec->failed && !rec->io_failed && src->size == rec->source_size) {
+  if (!rec->finished && (rec->failed || rec->io_failed)) {
+    rec->finished = TRUE;   /* nothing more will be indexed: nothing to complete */
+  } else if (!rec->finished && src->size == rec->source_size) {
     rec->finished = TRUE;
     if (rec->indexer->finish && rec->indexer->finish (rec->state, rec, src))
       g_atomic_int_set (&rec->finish_provisional, TRUE);
