@@ -588,8 +588,13 @@ pes_complete (TsState *st, Recording *rec, TsStream *s)
 gboolean
 ts_stream_finish (TsState *st, Recording *rec, TsStream *s)
 {
-  /* A bounded PES still short of its length lost its end: nothing waits. */
-  if (s->left_out || s->kind != TS_KIND_VIDEO || !s->in_pes || s->in_header || (s->bounded && s->pes_left > 0))
+  /* A bounded PES still short of its length lost its end: nothing waits.
+   * An unbounded one may end here only if its last packet was stuffed, as
+   * muxers stuff a PES's last packet (unless its data fit exactly: then the
+   * frame stays held back); a writer that stopped mid-PES leaves a full
+   * packet, and part of a frame. */
+  if (s->left_out || s->kind != TS_KIND_VIDEO || !s->in_pes || s->in_header || (s->bounded && s->pes_left > 0) ||
+      (!s->bounded && !s->last_stuffed))
     return FALSE;
   process_video (st, rec, s);
   if (rec->failed || !s->au_open || !s->au_has_slice || es_end (s) <= s->au_start)
@@ -631,6 +636,7 @@ void
 ts_stream_payload (TsState *st, Recording *rec, TsStream *s, const TsHeader *h, guint64 packet, const guint8 *payload)
 {
   gsize n = h->payload_len, used = 0;
+  s->last_stuffed = h->stuffed;
   if (h->pusi) {
     s->in_pes = TRUE;
     s->in_header = TRUE;

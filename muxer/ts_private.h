@@ -72,6 +72,7 @@ typedef struct {
   TsPesHeader header;
   guint64 pes_left;       /* ES bytes a bounded PES still has; 0 if unbounded */
   gboolean bounded;
+  gboolean last_stuffed;  /* the last packet's adaptation field was stuffed (the PES may end there) */
 
   /* The elementary stream not yet made into samples. */
   GByteArray *es;

@@ -502,7 +502,9 @@ test_finish (void)
   mux_init (&m, 188);
   mux_tables (&m, types, pids, 1);
   g_autoptr (GArray) sizes = g_array_new (FALSE, FALSE, sizeof (guint32));
-  build_h264 (&m, 0, 5, sizes);
+  build_h264 (&m, 0, 4, sizes);
+  gsize last_pes = m.out->len;
+  build_h264 (&m, 4, 1, sizes);
   gsize cut = m.out->len;
   build_h264 (&m, 5, 3, sizes);
   Source part = source_from_memory (m.out->data, cut), whole = source_from_memory (m.out->data, m.out->len);
@@ -551,6 +553,14 @@ test_finish (void)
   g_assert_cmpuint (((Track *) g_ptr_array_index (cut_short->tracks, 0))->table.count, ==, 4);
   g_assert_false (recording_needs_reindex (cut_short, m.out->len));
   recording_unref (cut_short);
+
+  /* Whole packets, but the last PES's first one only, which is full (no
+   * stuffing): the writer stopped mid-PES, and the frame stays held back. */
+  Recording *mid = index_bytes (m.out->data, last_pes + 188, 0);
+  Source mid_src = source_from_memory (m.out->data, last_pes + 188);
+  recording_finish (mid, &mid_src);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (mid->tracks, 0))->table.count, ==, 4);
+  recording_unref (mid);
 
   /* A finish that completes nothing (audio only) leaves growth alone. */
   Mux a;
