@@ -414,11 +414,18 @@ entry_refresh (Entry *entry, const struct stat *st)
   /* ctime too: a chmod or chown must reach the snapshot node's attributes
    * (node_lookup_snapshot makes a new node when they differ). */
   if (entry->layout && st->st_size == entry->seen.st_size && same_time (&st->st_mtim, &entry->seen.st_mtim) &&
-      same_time (&st->st_ctim, &entry->seen.st_ctim) && !recording_io_failed (entry->rec))
+      same_time (&st->st_ctim, &entry->seen.st_ctim) && !recording_io_failed (entry->rec) &&
+      (recording_finished (entry->rec) || entry_is_live (entry)))
     return;
-  if (recording_io_failed (entry->rec)) {
-    /* A read failed last time: index again from the start (recording.h);
-     * the current snapshot stays until the new index reaches it. */
+  /* A stat taken before another thread indexed further (the background
+   * indexer and a lookup, two lookups): nothing to do.  A source that really
+   * shrank gets a new entry (entry_take). */
+  if (entry->layout && st->st_size < entry->seen.st_size)
+    return;
+  if (recording_needs_reindex (entry->rec, (guint64) st->st_size)) {
+    /* A read failed last time, or it grew past a finish: index again from
+     * the start (recording.h); the current snapshot stays until the new
+     * index reaches it. */
     Recording *fresh = recording_new (entry->rec->indexer, entry->path);
     recording_unref (entry->rec);
     entry->rec = fresh;
@@ -430,6 +437,8 @@ entry_refresh (Entry *entry, const struct stat *st)
     return;   /* seen stays: the next access tries again */
   entry->seen = *st;
   g_atomic_pointer_set (&entry->seen_size, (gsize) st->st_size);
+  if (!entry_is_live (entry))
+    recording_finish (entry->rec, &src);   /* settled: what waits for more bytes is complete */
   g_autoptr (Snapshot) snap = recording_snapshot (entry->rec);
   if (entry->layout && entry->layout->rec == entry->rec && snapshot_equal (snap, entry->layout->snap))
     return;

@@ -334,6 +334,26 @@ mkv_feed (gpointer data, Recording *rec, const Source *src)
   return !rec->failed;
 }
 
+/* The writer is done: H.264/HEVC frames still waiting to learn the reorder
+ * depth from the first 16 (a recording shorter than that, or a live one
+ * whose Segment has no size) are placed with what the frames there show. */
+static gboolean
+mkv_finish (gpointer data, Recording *rec, const Source *src)
+{
+  MkvState *st = data;
+  (void) src;
+  gboolean held = FALSE;
+  for (guint i = 0; i < st->tracks->len; i++) {
+    MkvTrack *t = g_ptr_array_index (st->tracks, i);
+    held |= t->held && t->held->len > 0 && !t->committed;
+  }
+  if (!held || rec->failed)
+    return FALSE;
+  mkv_release_held_frames (st, rec);
+  mkv_append_ready (st, rec);
+  return TRUE;
+}
+
 static ProbeResult
 mkv_probe (const Source *src)
 {
@@ -364,4 +384,5 @@ const IndexerClass mkv_indexer = {
   .state_new = mkv_state_new,
   .state_free = mkv_state_free,
   .feed = mkv_feed,
+  .finish = mkv_finish,
 };

@@ -104,7 +104,9 @@ recording_update (Recording *rec, const Source *src)
       recording_fail (rec, "source shrank from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT " bytes",
                       rec->source_size, src->size);
   } else if (!rec->failed && !rec->io_failed && !rec->restored &&
-             (src->size > rec->source_size || (rec->indexer->rewrites_in_place && src->size > 0))) {
+             (src->size > rec->source_size || (rec->indexer->rewrites_in_place && src->size > 0)) &&
+             !g_atomic_int_get (&rec->finish_provisional)) {
+    rec->finished = FALSE;
     guint errors = source_io_errors ();
     rec->io_errors_at_feed = errors;
     rec->indexer->feed (rec->state, rec, src);
@@ -130,6 +132,42 @@ recording_update (Recording *rec, const Source *src)
   gboolean changed = rec->generation != before;
   g_mutex_unlock (&rec->feed_lock);
   return changed;
+}
+
+void
+recording_finish (Recording *rec, const Source *src)
+{
+  g_mutex_lock (&rec->feed_lock);
+  if (!rec->finished && (rec->failed || rec->io_failed)) {
+    rec->finished = TRUE;   /* nothing more will be indexed: nothing to complete */
+  } else if (!rec->finished && src->size == rec->source_size) {
+    rec->finished = TRUE;
+    if (rec->indexer->finish && rec->indexer->finish (rec->state, rec, src))
+      g_atomic_int_set (&rec->finish_provisional, TRUE);
+  }
+  g_mutex_unlock (&rec->feed_lock);
+}
+
+gboolean
+recording_finished (Recording *rec)
+{
+  g_mutex_lock (&rec->feed_lock);
+  gboolean finished = rec->finished;
+  g_mutex_unlock (&rec->feed_lock);
+  return finished;
+}
+
+gboolean
+recording_needs_reindex (Recording *rec, guint64 source_size)
+{
+  if (recording_io_failed (rec))
+    return TRUE;
+  if (!g_atomic_int_get (&rec->finish_provisional))
+    return FALSE;
+  g_mutex_lock (&rec->feed_lock);
+  gboolean grown = source_size > rec->source_size;
+  g_mutex_unlock (&rec->feed_lock);
+  return grown;
 }
 
 void

@@ -83,6 +83,13 @@ typedef struct {
   /* Also fed when the source changed without growing (a new mtime): the
    * format rewrites bytes in place (a robust-muxing moov, mp4_robust.h). */
   gboolean rewrites_in_place;
+  /* Optional: the writer is done with the source (the recording settled, or
+   * a tool reads it as finished): completes what waits for bytes that will
+   * not come (an MPEG-TS access unit in an unbounded PES).  Returns TRUE if
+   * it made samples visible that more bytes could have made otherwise: then
+   * a recording that grows again is indexed anew (recording_needs_reindex).
+   * Called under feed_lock, after feed() has seen every byte of src. */
+  gboolean (*finish) (gpointer state, Recording *rec, const Source *src);
 } IndexerClass;
 
 /* Locks, in the order they are taken (never the other way round):
@@ -109,6 +116,8 @@ struct Recording {
   guint64 generation;             /* changes whenever a sample is appended or amended */
   gboolean failed;                /* set atomically, under feed_lock */
   gboolean io_failed;             /* a read failed: index again (recording_io_failed) */
+  gboolean finished;              /* recording_finish() ran since the last new bytes: feed_lock */
+  gboolean finish_provisional;    /* ...and made samples visible that more bytes could change: atomic */
   guint io_errors_at_feed;        /* source_io_errors() when the feed began: feed_lock */
   char *error;                    /* first problem met, or NULL: problems_lock */
   char *io_error;                 /* the read error that stopped it, or NULL: problems_lock */
@@ -149,6 +158,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Recording, recording_unref)
 /* Indexes what src holds beyond what was seen.  Returns TRUE if new samples
  * became visible. */
 gboolean recording_update (Recording *rec, const Source *src);
+
+/* The writer is done with src (which recording_update() has seen): the
+ * indexer completes what waits for more bytes (IndexerClass.finish).  Once
+ * only until the source grows; if the recording then grows and the finish
+ * made samples visible, it is not fed further (recording_needs_reindex). */
+void recording_finish (Recording *rec, const Source *src);
+gboolean recording_finished (Recording *rec);
+/* Whether the caller must index the source again in a new Recording before
+ * showing source_size bytes of it: an I/O error stopped this index
+ * (recording_io_failed), or it grew past a finish that completed samples
+ * its new bytes could have made otherwise.  Any thread. */
+gboolean recording_needs_reindex (Recording *rec, guint64 source_size);
 
 Snapshot *recording_snapshot (Recording *rec);
 Snapshot *snapshot_copy (const Snapshot *snap);

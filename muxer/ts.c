@@ -39,7 +39,7 @@ ts_memory (gpointer data)
   TsState *st = data;
   gsize total = st->resyncs->len * sizeof (guint64);
   for (guint i = 0; i < st->streams->len; i++)
-    total += ((TsStream *) g_ptr_array_index (st->streams, i))->locators->len;
+    total += ts_locators_memory (&((TsStream *) g_ptr_array_index (st->streams, i))->locators);
   return total;
 }
 
@@ -378,6 +378,38 @@ ts_feed (gpointer data, Recording *rec, const Source *src)
   return !rec->failed;
 }
 
+/* The writer is done: the last access unit of each video stream (in an
+ * unbounded PES, as FFmpeg writes them, or HEVC's) is complete if the source
+ * ends with a whole packet (a writer cut short leaves part of one, and then
+ * part of a frame too), and presentation time 0 is the earliest first
+ * timestamp seen. */
+static gboolean
+ts_finish (gpointer data, Recording *rec, const Source *src)
+{
+  TsState *st = data;
+  if (!st->format_known || rec->failed)
+    return FALSE;
+  /* The packet at pos - stride ends at pos, but M2TS's, whose timecode
+   * comes first, 4 bytes earlier. */
+  gboolean whole = src->size + (st->format.stride == 192 ? 4 : 0) == st->pos;
+  gboolean completed = FALSE;
+  for (guint i = 0; i < st->streams->len && whole; i++)
+    completed |= ts_stream_finish (st, rec, g_ptr_array_index (st->streams, i));
+  if (!st->origin_known && st->pending->len > 0) {
+    gint64 min = G_MAXINT64;
+    for (guint i = 0; i < st->streams->len; i++) {
+      TsStream *s = g_ptr_array_index (st->streams, i);
+      if (!s->left_out && s->has_first_ts)
+        min = MIN (min, s->first_ts);
+    }
+    st->origin_known = min != G_MAXINT64;
+    st->origin = min;
+    completed = TRUE;   /* a stream not seen yet could have started earlier */
+  }
+  ts_flush (st, rec, FALSE);
+  return completed;
+}
+
 static ProbeResult
 ts_probe (const Source *src)
 {
@@ -414,12 +446,15 @@ packet_of (TsState *st, guint64 offset)
   return offset < base ? base : base + (offset - base) / st->format.stride * st->format.stride;
 }
 
-/* Produces sample i of s (size bytes) into dest. */
+/* Produces sample i of s (size bytes) into dest; cursor carries the
+ * locator lookup from one of s's samples to the next. */
 static gboolean
-produce_sample (TsState *st, TsReader *reader, TsStream *s, guint32 i, guint8 *dest, gsize size)
+produce_sample (TsState *st, TsReader *reader, TsStream *s, guint32 i, TsLocatorCursor *cursor, guint8 *dest,
+                gsize size)
 {
-  const guint8 *l = s->locators->data + (gsize) i * TS_LOCATOR_BYTES;
-  guint64 offset = (guint64) l[0] << 32 | (guint64) l[1] << 24 | (guint64) l[2] << 16 | (guint64) l[3] << 8 | l[4];
+  guint64 offset;
+  if (!ts_locators_get (&s->locators, i, cursor, &offset))
+    return FALSE;   /* never expected: every sample has its locator */
   guint64 packet = packet_of (st, offset);
   if (offset - packet >= TS_PACKET)
     return FALSE;   /* never expected: the locator names an ES byte */
@@ -486,6 +521,7 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
   TsStream *s = NULL;
   guint32 i = 0, end = 0;
   guint64 pos = 0;
+  TsLocatorCursor cursors[RECORDING_MAX_TRACKS] = { 0 };
   (void) rec;
   TsReader local, *reader = &local;
   gboolean cached = g_mutex_trylock (&st->read_cache_lock);
@@ -516,7 +552,7 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
     guint64 size = ((const guint32 *) s->track->table.sizes->data)[i];
     gsize skip = (gsize) (offset - pos), n = (gsize) MIN ((guint64) len, size - skip);
     if (skip == 0 && n == size) {
-      if (!produce_sample (st, reader, s, i, dest, n)) {
+      if (!produce_sample (st, reader, s, i, &cursors[s->index], dest, n)) {
         ok = FALSE;
         break;
       }
@@ -526,7 +562,7 @@ ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offse
         scratch = g_malloc (size);
         scratch_len = size;
       }
-      if (!produce_sample (st, reader, s, i, scratch, size)) {
+      if (!produce_sample (st, reader, s, i, &cursors[s->index], scratch, size)) {
         ok = FALSE;
         break;
       }
@@ -553,4 +589,5 @@ const IndexerClass ts_indexer = {
   .feed = ts_feed,
   .read_payload = ts_read_payload,
   .memory = ts_memory,
+  .finish = ts_finish,
 };

@@ -13,7 +13,7 @@ ts_stream_new (void)
   s->spans = g_array_new (FALSE, FALSE, sizeof (TsSpan));
   s->pes = g_array_new (FALSE, FALSE, sizeof (TsPesStart));
   s->nals = g_array_new (FALSE, FALSE, sizeof (TsNal));
-  s->locators = g_byte_array_new ();
+  ts_locators_init (&s->locators);
   s->last_pending = -1;
   return s;
 }
@@ -25,7 +25,7 @@ ts_stream_free (TsStream *s)
   g_array_unref (s->spans);
   g_array_unref (s->pes);
   g_array_unref (s->nals);
-  g_byte_array_unref (s->locators);
+  ts_locators_clear (&s->locators);
   ts_video_config_clear (&s->vconfig);
   g_free (s);
 }
@@ -50,6 +50,16 @@ ts_unwrap (TsState *st, guint64 ts33)
     d -= WRAP;
   st->ts_ref += d;
   return st->ts_ref;
+}
+
+void
+ts_note_gap (TsState *st, Recording *rec, TsStream *s, gint64 gap90)
+{
+  if (gap90 <= TS_NOTE_GAP || st->gap_noted)
+    return;
+  st->gap_noted = TRUE;
+  recording_note (rec, "PID %u: timestamps jump %.3f s forward (a segment join?); carried as a gap", s->pid,
+                  (double) gap90 / 90000);
 }
 
 /* v * to / from, rounded to nearest, for |v| well below 2^63 / to. */
@@ -239,11 +249,17 @@ ts_flush (TsState *st, Recording *rec, gboolean force)
       if (start > 0)
         t->edit_base -= start % tick;
     }
+    /* The locator first: a sample is never appended without one. */
+    if (s->locators.count != t->table.count) {
+      recording_fail (rec, "PID %u: %u locators for %u samples", s->pid, s->locators.count, t->table.count);
+      break;
+    }
+    if (!ts_locators_append (&s->locators, p->es_offset)) {
+      recording_fail (rec, "PID %u: too many samples to locate", s->pid);
+      break;
+    }
     if (!recording_append_produced_sample (rec, t, &p->info))
       break;
-    guint8 l[TS_LOCATOR_BYTES] = { (guint8) (p->es_offset >> 32), (guint8) (p->es_offset >> 24),
-                                    (guint8) (p->es_offset >> 16), (guint8) (p->es_offset >> 8), (guint8) p->es_offset };
-    g_byte_array_append (s->locators, l, TS_LOCATOR_BYTES);
   }
   for (guint i = 0; i < st->streams->len; i++)
     ((TsStream *) g_ptr_array_index (st->streams, i))->last_pending = -1;
@@ -333,9 +349,12 @@ configure_audio (Recording *rec, TsStream *s, const TsAudioFrame *f, const guint
     break;
   }
   case TS_AUDIO_OPUS: {
-    /* An OpusHead for dOps: the channels of the descriptor, the first
-     * packet's start trim as pre-skip (RFC 7845 5.1). */
-    guint16 pre_skip = f->has_start_trim ? f->start_trim : 0;
+    /* An OpusHead for dOps: the channels of the descriptor and pre-skip 0,
+     * as FFmpeg's TS demuxer gives it (mpegts.c, opus_default_extradata)
+     * and its remux writes it: FFmpeg decodes the TS itself without the
+     * first packet's start trim, so a pre-skip from it would decode 312
+     * samples fewer than the source and its remux. */
+    guint16 pre_skip = 0;
     guint8 head[19] = { 'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, s->opus_channels, (guint8) pre_skip,
                         (guint8) (pre_skip >> 8), 0x80, 0xbb, 0, 0, 0, 0, 0 };
     ok = codecs_write_opus (&w, head, sizeof head, NULL);
@@ -393,6 +412,8 @@ emit_access_unit (TsState *st, Recording *rec, TsStream *s, guint64 a, guint64 b
       s->offset90 += shift;
       dts += shift;
       pts += shift;
+    } else if (s->timed) {
+      ts_note_gap (st, rec, s, dts - s->next_dts);
     }
   } else if (s->timed) {
     dts = pts = s->next_dts;
@@ -523,6 +544,7 @@ process_audio (TsState *st, Recording *rec, TsStream *s)
         dts = s->next_dts;
       } else {
         dts = t;   /* a gap, or an overlap that shortens the frame before (an Opus start trim) */
+        ts_note_gap (st, rec, s, rescale (t - s->next_dts, 90000, s->sample_rate));
       }
     } else if (s->timed) {
       dts = s->next_dts;
@@ -563,6 +585,31 @@ pes_complete (TsState *st, Recording *rec, TsStream *s)
   }
 }
 
+gboolean
+ts_stream_finish (TsState *st, Recording *rec, TsStream *s)
+{
+  /* A bounded PES still short of its length lost its end: nothing waits.
+   * An unbounded one may end here only if its last packet was stuffed, as
+   * muxers stuff a PES's last packet (unless its data fit exactly: then the
+   * frame stays held back); a writer that stopped mid-PES leaves a full
+   * packet, and part of a frame. */
+  if (s->left_out || s->kind != TS_KIND_VIDEO || !s->in_pes || s->in_header || (s->bounded && s->pes_left > 0) ||
+      (!s->bounded && !s->last_stuffed))
+    return FALSE;
+  process_video (st, rec, s);
+  if (rec->failed || !s->au_open || !s->au_has_slice || es_end (s) <= s->au_start)
+    return FALSE;
+  guint queued = st->pending->len;
+  emit_access_unit (st, rec, s, s->au_start, es_end (s));
+  /* What a payload start would do next: the access unit is closed. */
+  s->au_open = FALSE;
+  s->au_has_slice = FALSE;
+  s->scan_pos = es_end (s);
+  s->nal_start = es_end (s);
+  es_trim (s, es_end (s) > 3 ? es_end (s) - 3 : s->es_base);
+  return st->pending->len > queued;
+}
+
 void
 ts_stream_joined (TsState *st, Recording *rec, TsStream *s)
 {
@@ -589,6 +636,7 @@ void
 ts_stream_payload (TsState *st, Recording *rec, TsStream *s, const TsHeader *h, guint64 packet, const guint8 *payload)
 {
   gsize n = h->payload_len, used = 0;
+  s->last_stuffed = h->stuffed;
   if (h->pusi) {
     s->in_pes = TRUE;
     s->in_header = TRUE;

@@ -101,8 +101,18 @@ ts_header_parse (const guint8 *p, TsHeader *h)
     if (af_len > 183 || (afc == 3 && af_len > 182))
       return FALSE;
     if (af_len > 0) {
-      h->discontinuity = (p[5] & 0x80) != 0;
-      h->random_access = (p[5] & 0x40) != 0;
+      guint8 flags = p[5];
+      h->discontinuity = (flags & 0x80) != 0;
+      h->random_access = (flags & 0x40) != 0;
+      /* Bytes the fields take (2.4.3.5); any beyond them are stuffing. */
+      guint used = 1 + (flags & 0x10 ? 6 : 0) + (flags & 0x08 ? 6 : 0) + (flags & 0x04 ? 1 : 0);
+      if ((flags & 0x02) && used < af_len)
+        used += 1 + p[5 + used];
+      if ((flags & 0x01) && used < af_len)
+        used += 1 + p[5 + used];
+      h->stuffed = used < af_len;
+    } else {
+      h->stuffed = afc == 3;   /* a zero-length adaptation field stuffs one byte */
     }
     pos = 5 + af_len;
   }

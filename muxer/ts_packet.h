@@ -58,6 +58,7 @@ typedef struct {
   gboolean has_payload;
   gboolean discontinuity;   /* adaptation field discontinuity_indicator */
   gboolean random_access;
+  gboolean stuffed;         /* the adaptation field has stuffing bytes: muxers stuff a PES's last packet */
   guint8 payload_start;     /* offset of the payload in the 188 bytes */
   guint8 payload_len;
 } TsHeader;

@@ -6,6 +6,7 @@
  *   ts_audio.c   ADTS, AC-3/E-AC-3 and MPEG audio frame headers
  *   ts.c         the IndexerClass: packets to streams, PAT/PMT, the
  *                produced payload (locators, read_payload)
+ *   ts_locator.c where each sample begins in the source, compact
  *   ts_es.c      elementary streams to samples: access units and frames,
  *                timing, sample entries, the queue of samples to append
  */
@@ -15,6 +16,7 @@
 #include "codecs.h"
 #include "ts.h"
 #include "ts_audio.h"
+#include "ts_locator.h"
 #include "ts_nal.h"
 #include "ts_packet.h"
 
@@ -22,16 +24,19 @@ G_BEGIN_DECLS
 
 /* Largest access unit or frame accepted; a larger one is dropped. */
 #define TS_MAX_SAMPLE (32u << 20)
-/* A locator is the source offset of a sample's first elementary stream
- * byte, 40 bits; its packet follows from the packet grid (ts.c). */
-#define TS_LOCATOR_BYTES 5
+/* Locators (ts_locator.h) hold source offsets below this. */
 #define TS_MAX_SOURCE (1ull << 40)
 /* Completed samples queued before they are appended (in the order they
  * completed, so the payload does not depend on how the source was fed). */
 #define TS_FLUSH_SAMPLES 64
-/* A jump in a stream's timestamps larger than this (90 kHz), or any step
- * back, is a discontinuity: the stream continues where it was. */
-#define TS_MAX_GAP (60 * 90000)
+/* A step back in a stream's timestamps, or a jump forward larger than an
+ * stts delta can carry (90 kHz), is a discontinuity: the stream continues
+ * where it was.  A smaller jump forward is a gap, carried as it is (issue
+ * 13; FFmpeg's command line closes up jumps of more than 10 s in a TS, its
+ * -dts_delta_threshold, where the issue wants the gap); one of more than
+ * TS_NOTE_GAP is noted. */
+#define TS_MAX_GAP (12ll * 3600 * 90000)
+#define TS_NOTE_GAP (10ll * 90000)
 
 typedef enum { TS_KIND_VIDEO, TS_KIND_AUDIO } TsKind;
 
@@ -67,6 +72,7 @@ typedef struct {
   TsPesHeader header;
   guint64 pes_left;       /* ES bytes a bounded PES still has; 0 if unbounded */
   gboolean bounded;
+  gboolean last_stuffed;  /* the last packet's adaptation field was stuffed (the PES may end there) */
 
   /* The elementary stream not yet made into samples. */
   GByteArray *es;
@@ -97,7 +103,7 @@ typedef struct {
   gint64 last_pending;    /* index in TsState.pending of the newest sample, or -1 */
 
   /* Per appended sample (read under the recording's lock). */
-  GByteArray *locators;
+  TsLocators locators;
   gboolean damage_noted;
 } TsStream;
 
@@ -134,7 +140,7 @@ typedef struct {
   gint64 ts_ref;                /* unwrapping reference, 90 kHz */
   gboolean origin_known;
   gint64 origin;                /* 90 kHz: presentation time 0 of the MP4 */
-  gboolean resync_noted, tei_noted;
+  gboolean resync_noted, tei_noted, gap_noted;
   /* The first PMT was just read: the packets before it are read again, now
    * that their streams are known (GStreamer writes audio before the PMT). */
   gboolean rewind;
@@ -157,10 +163,15 @@ void ts_stream_payload (TsState *st, Recording *rec, TsStream *s, const TsHeader
                         const guint8 *payload);
 /* A continuity break at a PES start: what was received ends there. */
 void ts_stream_joined (TsState *st, Recording *rec, TsStream *s);
+/* The source ends here for good: the access unit of an unbounded PES is
+ * complete (queued); TRUE if one was. */
+gboolean ts_stream_finish (TsState *st, Recording *rec, TsStream *s);
 /* A missing or damaged packet: the sample being assembled is dropped. */
 void ts_stream_damaged (TsState *st, Recording *rec, TsStream *s, const char *why);
 /* Appends the queued samples if the origin is known (or force). */
 void ts_flush (TsState *st, Recording *rec, gboolean force);
 gint64 ts_unwrap (TsState *st, guint64 ts33);
+/* Notes, once, a jump forward of gap90 (90 kHz) carried as a gap. */
+void ts_note_gap (TsState *st, Recording *rec, TsStream *s, gint64 gap90);
 
 G_END_DECLS

@@ -22,7 +22,21 @@ usage (void)
   return 2;
 }
 
-/* Opens and indexes src as it stands now. */
+/* Whether a process has fd's file open for writing, as the daemon tells a
+ * live recording from a settled one (fs/catalog.c, writer_state): a read
+ * lease is granted only when none has.  Where it cannot be known (another
+ * user's file), the file is read as finished. */
+static gboolean
+writer_has_it_open (int fd)
+{
+  if (fcntl (fd, F_SETLEASE, F_RDLCK) == 0) {
+    fcntl (fd, F_SETLEASE, F_UNLCK);
+    return FALSE;
+  }
+  return errno == EAGAIN;
+}
+
+/* Opens and indexes src as it stands now; a finished one as finished. */
 static Layout *
 open_layout (const char *path, int *fd_out)
 {
@@ -52,6 +66,8 @@ open_layout (const char *path, int *fd_out)
     close (fd);
     return NULL;
   }
+  if (!writer_has_it_open (fd))
+    recording_finish (rec, &src);   /* as the mount shows a settled recording */
   *fd_out = fd;
   return layout_new (rec, recording_snapshot (rec));
 }

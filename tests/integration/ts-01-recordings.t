@@ -2,8 +2,8 @@
 # MPEG-TS and M2TS recordings (issue 13) are shown as fast-start MP4s whose packets are those of
 # FFmpeg's own `-c copy` remux of the source: data (start codes rewritten as lengths, ADTS
 # headers removed), keyframe flags, presentation and decode times.  The last video frame of a
-# TS waits for the next one (a TS has no end marker), so the virtual file holds every packet of
-# the remux but that one.  Recorded by FFmpeg (H.264 with B-frames + AAC, HEVC + AC-3, MP2, two
+# TS waits for the next one (a TS has no end marker) until the recording settles; then the
+# virtual file holds every packet of the remux.  Recorded by FFmpeg (H.264 with B-frames + AAC, HEVC + AC-3, MP2, two
 # audio tracks with languages, M2TS, timestamps past the 33-bit wrap) and GStreamer's mpegtsmux
 # (H.264 + AAC, HEVC + Opus, m2ts-mode); E-AC-3, Opus, AAC with a PCE, MPEG-2 video (as DVB)
 # by FFmpeg; two recordings joined as HLS segments are; copies cut mid-packet, one with a packet
@@ -61,6 +61,10 @@ done
 cat "$W/x264-aac.ts" "$W/x264-aac.ts" >"$W/joined.ts"
 cp "$W/joined.ts" "$SRC/joined.ts"
 ff -i "$W/joined.ts" -map 0 -c copy -movflags +faststart "$W/joined.ts.ref.mp4" 2>/dev/null
+# Timestamps that jump 30 s forward where a second recording follows (an HLS recorder that missed
+# segments): the gap is carried.
+ff $(lavfi_av 320x240 25 48000) -t 2 -c:v libx264 -bf 3 -g 50 -c:a aac -output_ts_offset 30 "$W/later.ts"
+cat "$W/x264-aac.ts" "$W/later.ts" >"$SRC/jump.ts"
 python3 - "$W/x264-aac.ts" "$SRC/dropped.ts" "$SRC/garbage.ts" <<'PY'
 import sys
 d = open(sys.argv[1], 'rb').read()
@@ -69,7 +73,9 @@ open(sys.argv[2], 'wb').write(d[:mid] + d[mid + 188:])
 open(sys.argv[3], 'wb').write(d[:mid + 50] + bytes((i * 37 + 11) & 0xff for i in range(77)) + d[mid + 50:])
 PY
 
-plan $((${#NAMES[@]} * 6 + ${#CUTS[@]} * 2 + 15))
+OPUS=0
+for n in "${NAMES[@]}"; do [[ $n == *opus* ]] && OPUS=$((OPUS + 1)); done
+plan $((${#NAMES[@]} * 6 + OPUS + ${#CUTS[@]} * 2 + 20))
 
 check "mount" mount_fs "$SRC" "$MNT" || bail_out "cannot mount"
 virtual() { echo "$MNT/${1%.*}.mp4"; }
@@ -88,8 +94,9 @@ for line in sys.stdin:
     print(t + i, r(pts), r(dts), flags[:1], h)'
 }
 
-# like_remux VIRT REF: VIRT's packets are REF's (FFmpeg's remux of the source), but for the last
-# video packet, which a TS holds back; prefix: VIRT's packets per type are REF's first.
+# like_remux same VIRT REF: VIRT's packets are REF's (FFmpeg's remux of the source), with one
+# video packet more for GStreamer's (its last, which FFmpeg's remux leaves out); prefix: VIRT's
+# packets per type are REF's first.
 like_remux() {
   local mode=$1 virt=$2 ref=$3 d
   d=$(make_tmp)
@@ -98,6 +105,7 @@ like_remux() {
   python3 - "$mode" "$d/v" "$d/r" <<'PY'
 import sys
 mode, v, r = sys.argv[1], open(sys.argv[2]).read().split('\n'), open(sys.argv[3]).read().split('\n')
+gst = '/gst-' in sys.argv[3]
 def by_type(lines):
     out = {}
     for l in lines:
@@ -108,9 +116,10 @@ bad = []
 for t in sorted(set(V) | set(R)):
     a, b = V.get(t, []), R.get(t, [])
     if mode == 'same':
-        # The last video frame waits for the next; GStreamer's last one FFmpeg's remux leaves out.
-        want = b[:-1] if t.startswith('video') and a != b and a[:len(b)] != b else b
-        if a[:len(want)] != want or len(a) > len(want) + (1 if t.startswith('video') else 0):
+        # Every packet, the last video frame too (the recording is finished); GStreamer's last
+        # video frame FFmpeg's remux leaves out.
+        want = b
+        if a[:len(want)] != want or len(a) > len(want) + (1 if t.startswith('video') and gst else 0):
             i = next((k for k in range(min(len(a), len(want))) if a[k] != want[k]), min(len(a), len(want)))
             bad.append('%s: %d vs %d packets, first difference at %d: %s | %s' %
                        (t, len(a), len(want), i, a[i] if i < len(a) else '-', want[i] if i < len(want) else '-'))
@@ -149,45 +158,49 @@ PY
   return $rc
 }
 
-# video_frames_like VIRT REF: VIRT's decoded video frames are REF's, but the held-back last.
-video_frames_like() {
-  local d
-  d=$(make_tmp)
-  to 120 ffmpeg -nostdin -v error -i "$1" -map 0:v -f framemd5 - 2>/dev/null | grep -v '^#' | cut -d, -f6 >"$d/a"
-  to 120 ffmpeg -nostdin -v error -i "$2" -map 0:v -f framemd5 - 2>/dev/null | grep -v '^#' | cut -d, -f6 >"$d/b"
-  python3 - "$d/a" "$d/b" <<'PY'
-import sys
-a, b = open(sys.argv[1]).read().split(), open(sys.argv[2]).read().split()
-ok = a and 0 <= len(b) - len(a) <= 1 and set(a) <= set(b)
-print('%d of %d video frames' % (len(a), len(b)))
-sys.exit(0 if ok else 1)
-PY
-  local rc=$?
-  rm -rf "$d"
-  return $rc
+# same_audio_samples A B: the first audio streams of A and B decode to as many samples.
+same_audio_samples() {
+  local a b
+  a=$(to 60 ffmpeg -nostdin -v error -i "$1" -map 0:a:0 -f s16le - | wc -c)
+  b=$(to 60 ffmpeg -nostdin -v error -i "$2" -map 0:a:0 -f s16le - | wc -c)
+  echo "$a and $b bytes of decoded audio"
+  ((a > 0 && a == b))
 }
-
+# same_box TYPE A B: the first TYPE box (dac3, dec3) has the same body in A and B.
+same_box() {
+  python3 - "$@" <<'PY'
+import sys
+t, a, b = sys.argv[1].encode(), open(sys.argv[2], 'rb').read(), open(sys.argv[3], 'rb').read()
+def body(d):
+    i = d.find(t)
+    if i < 4: return None
+    return d[i + 4:i - 4 + int.from_bytes(d[i - 4:i], 'big')].hex()
+x, y = body(a), body(b)
+print('%s: %s and %s' % (t.decode(), x, y))
+sys.exit(0 if x is not None and x == y else 1)
+PY
+}
 languages() { to 30 ffprobe -v error -select_streams a -show_entries stream_tags=language -of csv=p=0 "$1" | paste -sd,; }
 
 for n in "${NAMES[@]}"; do
   v=$(virtual "$n")
   check "$n: a valid fast-start MP4 that decodes without error" check_mp4 "$v"
-  check "$n: the packets of FFmpeg's -c copy remux (data, keyframes, times), the last video frame held back" \
+  check "$n: the packets of FFmpeg's -c copy remux (data, keyframes, times), the last video frame too" \
     like_remux same "$v" "$W/$n.ref.mp4"
   check "$n: its packets are the remux's first, at the same times, in ffprobe and GStreamer" \
     timing_prefix "$v" "$W/$n.ref.mp4"
+  check "$n: decoded frames are the remux's" frames_prefix "$v" "$W/$n.ref.mp4" 4
   if [[ $n == *opus* ]]; then
-    # dOps carries the first packet's start trim as pre-skip (FFmpeg's remux writes 0 and
-    # leaves the trim to side data): the audio decodes 312 samples shorter; video is compared.
-    check "$n: decoded video frames are the remux's" video_frames_like "$v" "$W/$n.ref.mp4"
-  else
-    check "$n: decoded frames are the remux's first" frames_prefix "$v" "$W/$n.ref.mp4" 4
+    # FFmpeg decodes the TS without the first packet's start trim, and its remux writes pre-skip 0.
+    check "$n: as many decoded audio samples as the source and its remux" same_audio_samples "$v" "$SRC/$n"
   fi
   to 60 "$LIVEMP4" export "$SRC/$n" "$W/$n.export.mp4" >"$W/$n.export.log" 2>&1
   check "$n: the mount equals livemp4 export" cmp "$W/$n.export.mp4" "$v"
   check "$n: user.livemp4.format is mpegts" test "$(xattr "$v" user.livemp4.format)" = mpegts
 done
 is "$(languages "$(virtual two-audio.ts)")" "eng,fra" "two-audio.ts: both audio tracks, with their languages"
+check "x264-eac3.ts: dec3 as FFmpeg's remux writes it" same_box dec3 "$(virtual x264-eac3.ts)" "$W/x264-eac3.ts.ref.mp4"
+check "hevc-ac3.ts: dac3 as FFmpeg's remux writes it" same_box dac3 "$(virtual hevc-ac3.ts)" "$W/hevc-ac3.ts.ref.mp4"
 
 for c in "${CUTS[@]}"; do
   v=$(virtual "$c")
@@ -225,8 +238,41 @@ sys.exit(1 if bad else 0)'
 v=$(virtual joined.ts)
 check "joined.ts: a valid fast-start MP4 that decodes without error" check_mp4 "$v"
 check "joined.ts: time never goes back at the join" forward_only "$v"
-check "joined.ts: every frame of FFmpeg's remux but the held-back last (data, keyframes)" \
-  subsequence "$v" "$W/joined.ts.ref.mp4" 1
+check "joined.ts: every frame of FFmpeg's remux (data, keyframes)" subsequence "$v" "$W/joined.ts.ref.mp4" 0
+# same_times VIRT SRC: per stream type, VIRT's presentation times from its first are SRC's (a
+# jump forward carried as the gap it is; FFmpeg's command line would close up one of over 10 s).
+same_times() {
+  local d
+  d=$(make_tmp)
+  for f in "$1" "$2"; do
+    to 60 ffprobe -v error -show_entries packet=codec_type,pts_time -of csv=p=0 "$f" >>"$d/p"
+    echo end >>"$d/p"
+  done
+  python3 - "$d/p" <<'PY'
+import sys
+parts = open(sys.argv[1]).read().split('end\n')
+def rel(text):
+    out = {}
+    for l in text.split('\n'):
+        if ',' in l:
+            t, x = l.split(',')[:2]
+            out.setdefault(t, []).append(float(x))
+    return {t: ['%.3f' % (x - xs[0]) for x in xs] for t, xs in out.items()}
+v, s = rel(parts[0]), rel(parts[1])
+bad = [t for t in s if v.get(t) != s[t]]
+print('; '.join('%s: %d vs %d times, first difference at %s' % (t, len(v.get(t, [])), len(s[t]),
+      next((i for i, (x, y) in enumerate(zip(v.get(t, []), s[t])) if x != y), '-')) for t in bad)
+      or ' '.join('%s %d, last %s' % (t, len(s[t]), s[t][-1]) for t in sorted(s)))
+sys.exit(1 if bad else 0)
+PY
+  local rc=$?
+  rm -rf "$d"
+  return $rc
+}
+v=$(virtual jump.ts)
+check "jump.ts: a valid fast-start MP4 that decodes without error" check_mp4 "$v"
+check "jump.ts: a jump of 30 s forward is carried as the gap it is, every packet at its time" same_times "$v" "$SRC/jump.ts"
+check "jump.ts: the gap is noted in user.livemp4.error" eval "xattr '$v' user.livemp4.error | grep -q 'carried as a gap'"
 check "joined.ts: the join is noted in user.livemp4.error" \
   eval "xattr '$v' user.livemp4.error | grep -q 'segment join'"
 check "garbage.ts: the skipped bytes are noted in user.livemp4.error" \

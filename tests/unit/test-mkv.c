@@ -457,6 +457,38 @@ test_bframes_rebuild_decode_times (void)
   g_byte_array_unref (b);
 }
 
+/* A live H.264 recording (Segment of unknown size) of fewer frames than
+ * the reorder depth is learnt from waits for more; finished, it shows them
+ * all, and growing after that it is to be indexed again. */
+static void
+test_finish_releases_held_frames (void)
+{
+  GByteArray *b = g_byte_array_new ();
+  ebml_header (b);
+  master_unknown (b, 0x18538067);
+  gsize tracks = master_begin (b, 0x1654ae6b);
+  track_entry (b, 1, 1, "V_MPEG4/ISO/AVC", avcc, sizeof avcc);
+  master_end (b, tracks);
+  master_unknown (b, 0x1f43b675);
+  el_uint (b, 0xe7, 0);
+  for (gint16 i = 0; i < 10; i++)
+    simple_block (b, 1, (gint16) (i * 40), i == 0, 0x65, 20);
+  gsize cut = b->len;
+  for (gint16 i = 10; i < 20; i++)
+    simple_block (b, 1, (gint16) (i * 40), FALSE, 0x65, 20);
+  g_autoptr (Recording) rec = index_whole (b->data, cut);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, 0);
+  Source part = source_from_memory (b->data, cut);
+  recording_finish (rec, &part);
+  g_assert_cmpuint (t->table.count, ==, 10);
+  g_assert_cmpuint (sample_table_duration (&t->table, 9), ==, 9 * 40 * 90);
+  g_assert_true (recording_needs_reindex (rec, b->len));
+  g_autoptr (Recording) whole = index_whole (b->data, b->len);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (whole->tracks, 0))->table.count, >=, 10);
+  g_byte_array_unref (b);
+}
+
 /* Each laced frame is a sample of its own, at its own offset. */
 static void
 test_laced_frames_are_samples (void)
@@ -762,6 +794,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mkv/tracks/unsupported-left-out", test_unsupported_codec_left_out);
   g_test_add_func ("/mkv/tracks/after-first-cluster", test_tracks_after_first_cluster_ignored);
   g_test_add_func ("/mkv/timing/bframes", test_bframes_rebuild_decode_times);
+  g_test_add_func ("/mkv/finish-releases-held-frames", test_finish_releases_held_frames);
   g_test_add_func ("/mkv/timing/audio-hole", test_audio_hole_keeps_sync);
   g_test_add_func ("/mkv/timing/audio-rounding-is-not-a-gap", test_audio_rounding_is_not_a_gap);
   g_test_add_func ("/mkv/block-groups", test_block_groups);

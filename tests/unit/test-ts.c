@@ -4,6 +4,7 @@
 
 #include "muxer/layout.h"
 #include "muxer/ts.h"
+#include "muxer/ts_locator.h"
 #include "muxer/ts_nal.h"
 #include "muxer/ts_packet.h"
 
@@ -11,8 +12,9 @@
 
 typedef struct {
   GByteArray *out;
-  guint stride;          /* 188 or 192 */
+  guint stride;          /* 188, 192 (a timecode before) or 204 (parity bytes after) */
   guint8 cc[8192];
+  guint16 scrambled_pid; /* packets of this PID are marked scrambled (0: none) */
 } Mux;
 
 static void
@@ -27,7 +29,7 @@ mux_init (Mux *m, guint stride)
 static void
 mux_packet (Mux *m, guint16 pid, gboolean pusi, const guint8 *payload, gsize len, gboolean bump_cc)
 {
-  guint8 p[192] = { 0 };
+  guint8 p[204] = { 0 };
   guint8 *q = p;
   if (m->stride == 192)
     q += 4;
@@ -36,7 +38,8 @@ mux_packet (Mux *m, guint16 pid, gboolean pusi, const guint8 *payload, gsize len
   q[1] = (guint8) ((pusi ? 0x40 : 0) | pid >> 8);
   q[2] = (guint8) pid;
   guint stuffing = 184 - (guint) len;
-  q[3] = (guint8) ((stuffing ? 0x30 : 0x10) | (m->cc[pid] & 0x0f));
+  q[3] = (guint8) ((m->scrambled_pid && pid == m->scrambled_pid ? 0x80 : 0) | (stuffing ? 0x30 : 0x10) |
+                   (m->cc[pid] & 0x0f));
   if (bump_cc)
     m->cc[pid]++;
   guint pos = 4;
@@ -48,6 +51,8 @@ mux_packet (Mux *m, guint16 pid, gboolean pusi, const guint8 *payload, gsize len
     pos += stuffing;
   }
   memcpy (q + pos, payload, len);
+  if (m->stride == 204)
+    memset (q + 188, 0xa5, 16);
   g_byte_array_append (m->out, p, m->stride);
 }
 
@@ -414,31 +419,27 @@ test_resync (void)
   g_byte_array_unref (m.out);
 }
 
-/* H.264 in unbounded PES: an access unit is complete when the next begins,
- * start codes become 4-byte lengths, and the key frame carries avcC. */
+/* SPS of a 320x240 constrained baseline stream, PPS. */
+static const guint8 test_sps[] = { 0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00,
+                                   0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x20 };
+static const guint8 test_pps[] = { 0x68, 0xcb, 0x83, 0xcb, 0x20 };
+
+/* n H.264 access units (an IDR with its parameter sets, then P slices), one
+ * unbounded PES each, from frame first on; sizes gets each one's size as
+ * FFmpeg's remux stores it. */
 static void
-test_h264_access_units (void)
+build_h264 (Mux *m, guint first, guint n, GArray *sizes)
 {
-  static const guint8 types[] = { 0x1b };
-  static const guint16 pids[] = { 0x100 };
-  /* SPS of a 320x240 constrained baseline stream, PPS, IDR and P slices. */
-  static const guint8 sps[] = { 0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00,
-                                0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x20 };
-  static const guint8 pps[] = { 0x68, 0xcb, 0x83, 0xcb, 0x20 };
-  Mux m;
-  mux_init (&m, 188);
-  mux_tables (&m, types, pids, 1);
-  guint64 want = 0;
-  for (guint i = 0; i < 5; i++) {
+  for (guint i = first; i < first + n; i++) {
     GByteArray *au = g_byte_array_new ();
     static const guint8 aud[] = { 0, 0, 0, 1, 0x09, 0xf0 };
     g_byte_array_append (au, aud, sizeof aud);
     if (i == 0) {
       static const guint8 sc4[] = { 0, 0, 0, 1 }, sc3[] = { 0, 0, 1 };
       g_byte_array_append (au, sc4, 4);
-      g_byte_array_append (au, sps, sizeof sps);
+      g_byte_array_append (au, test_sps, sizeof test_sps);
       g_byte_array_append (au, sc3, 3);
-      g_byte_array_append (au, pps, sizeof pps);
+      g_byte_array_append (au, test_pps, sizeof test_pps);
     }
     guint8 slice[300];
     slice[0] = 0;
@@ -446,14 +447,32 @@ test_h264_access_units (void)
     slice[2] = 1;
     slice[3] = i == 0 ? 0x65 : 0x41;
     slice[4] = 0x88;   /* first_mb_in_slice 0 */
-    for (guint k = 5; k < sizeof slice; k++)
+    for (guint k = 5; k < sizeof slice - 7 * (i % 3); k++)
       slice[k] = (guint8) (k * 13 + i) | 1;
-    g_byte_array_append (au, slice, sizeof slice);
-    if (i < 4)   /* the last waits for a successor that never comes */
-      want += ts_annexb_nals (au->data, au->len, NULL);
-    mux_pes (&m, 0x100, 0xe0, 133200 + i * 3600, 126000 + i * 3600, au->data, au->len, TRUE);
+    g_byte_array_append (au, slice, sizeof slice - 7 * (i % 3));
+    guint32 size = (guint32) ts_annexb_nals (au->data, au->len, NULL);
+    if (sizes)
+      g_array_append_val (sizes, size);
+    mux_pes (m, 0x100, 0xe0, 133200 + i * 3600, 126000 + i * 3600, au->data, au->len, TRUE);
     g_byte_array_unref (au);
   }
+}
+
+/* H.264 in unbounded PES: an access unit is complete when the next begins,
+ * start codes become 4-byte lengths, and the key frame carries avcC. */
+static void
+test_h264_access_units (void)
+{
+  static const guint8 types[] = { 0x1b };
+  static const guint16 pids[] = { 0x100 };
+  Mux m;
+  mux_init (&m, 188);
+  mux_tables (&m, types, pids, 1);
+  g_autoptr (GArray) sizes = g_array_new (FALSE, FALSE, sizeof (guint32));
+  build_h264 (&m, 0, 5, sizes);
+  guint64 want = 0;
+  for (guint i = 0; i < 4; i++)   /* the last waits for a successor that never comes */
+    want += g_array_index (sizes, guint32, i);
   Recording *rec = index_bytes (m.out->data, m.out->len, 0);
   Track *t = g_ptr_array_index (rec->tracks, 0);
   g_assert_cmpuint (t->codec, ==, FOURCC ('a', 'v', 'c', '1'));
@@ -465,8 +484,100 @@ test_h264_access_units (void)
   g_autoptr (GBytes) p = payload_of (rec, m.out->data, m.out->len);
   const guint8 *d = g_bytes_get_data (p, NULL);
   /* The first sample: AUD (2 bytes) as a 4-byte length, then the SPS. */
-  static const guint8 head[] = { 0, 0, 0, 2, 0x09, 0xf0, 0, 0, 0, sizeof sps, 0x67 };
+  static const guint8 head[] = { 0, 0, 0, 2, 0x09, 0xf0, 0, 0, 0, sizeof test_sps, 0x67 };
   g_assert_cmpmem (d, sizeof head, head, sizeof head);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
+/* A finished recording shows its last access unit, exactly as the next
+ * payload start would have completed it; growing after that, it must be
+ * indexed again (and then is the same as one never finished). */
+static void
+test_finish (void)
+{
+  static const guint8 types[] = { 0x1b };
+  static const guint16 pids[] = { 0x100 };
+  Mux m;
+  mux_init (&m, 188);
+  mux_tables (&m, types, pids, 1);
+  g_autoptr (GArray) sizes = g_array_new (FALSE, FALSE, sizeof (guint32));
+  build_h264 (&m, 0, 4, sizes);
+  gsize last_pes = m.out->len;
+  build_h264 (&m, 4, 1, sizes);
+  gsize cut = m.out->len;
+  build_h264 (&m, 5, 3, sizes);
+  Source part = source_from_memory (m.out->data, cut), whole = source_from_memory (m.out->data, m.out->len);
+
+  Recording *rec = index_bytes (m.out->data, cut, 1000);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, 4);
+  g_assert_false (recording_finished (rec));
+  recording_finish (rec, &part);
+  g_assert_true (recording_finished (rec));
+  g_assert_cmpuint (t->table.count, ==, 5);
+  recording_finish (rec, &part);   /* once */
+  g_assert_cmpuint (t->table.count, ==, 5);
+  for (guint i = 0; i < 5; i++)
+    g_assert_cmpuint (sample_table_bytes (&t->table, i + 1) - sample_table_bytes (&t->table, i), ==,
+                      g_array_index (sizes, guint32, i));
+  g_autoptr (GBytes) fin = payload_of (rec, m.out->data, cut);
+  g_assert_cmpuint (g_bytes_get_size (fin), ==, rec->payload_len);
+
+  /* The whole recording, never finished: its first five samples are those,
+   * with the same bytes and times. */
+  Recording *longer = index_bytes (m.out->data, m.out->len, 0);
+  Track *u = g_ptr_array_index (longer->tracks, 0);
+  g_assert_cmpuint (u->table.count, ==, 7);
+  g_autoptr (GBytes) lp = payload_of (longer, m.out->data, m.out->len);
+  g_assert_cmpmem (g_bytes_get_data (lp, NULL), g_bytes_get_size (fin), g_bytes_get_data (fin, NULL),
+                   g_bytes_get_size (fin));
+  for (guint i = 0; i <= 4; i++)
+    g_assert_cmpuint (sample_table_duration (&t->table, i), ==, sample_table_duration (&u->table, i));
+
+  /* Grown past the finish: not fed further, to be indexed again. */
+  g_assert_false (recording_needs_reindex (rec, cut));
+  g_assert_true (recording_needs_reindex (rec, m.out->len));
+  g_assert_false (recording_update (rec, &whole));
+  g_assert_cmpuint (t->table.count, ==, 5);
+  g_assert_false (recording_needs_reindex (longer, m.out->len));
+  recording_finish (longer, &whole);
+  g_assert_cmpuint (u->table.count, ==, 8);
+
+  /* A source that ends with part of a packet was cut short: its last
+   * access unit may be too, and stays held back. */
+  Recording *cut_short = index_bytes (m.out->data, cut + 100, 0);
+  Source partial = source_from_memory (m.out->data, cut + 100);
+  recording_finish (cut_short, &partial);
+  g_assert_true (recording_finished (cut_short));
+  g_assert_cmpuint (((Track *) g_ptr_array_index (cut_short->tracks, 0))->table.count, ==, 4);
+  g_assert_false (recording_needs_reindex (cut_short, m.out->len));
+  recording_unref (cut_short);
+
+  /* Whole packets, but the last PES's first one only, which is full (no
+   * stuffing): the writer stopped mid-PES, and the frame stays held back. */
+  Recording *mid = index_bytes (m.out->data, last_pes + 188, 0);
+  Source mid_src = source_from_memory (m.out->data, last_pes + 188);
+  recording_finish (mid, &mid_src);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (mid->tracks, 0))->table.count, ==, 4);
+  recording_unref (mid);
+
+  /* A finish that completes nothing (audio only) leaves growth alone. */
+  Mux a;
+  mux_init (&a, 188);
+  build_aac (&a, 4, 0, NULL);
+  gsize acut = a.out->len;
+  build_aac (&a, 4, 8 * 1920, NULL);
+  Recording *audio = index_bytes (a.out->data, acut, 0);
+  Source apart = source_from_memory (a.out->data, acut), awhole = source_from_memory (a.out->data, a.out->len);
+  recording_finish (audio, &apart);
+  g_assert_false (recording_needs_reindex (audio, a.out->len));
+  g_assert_true (recording_update (audio, &awhole));
+  g_assert_false (recording_finished (audio));
+  recording_unref (audio);
+  g_byte_array_unref (a.out);
+
+  recording_unref (longer);
   recording_unref (rec);
   g_byte_array_unref (m.out);
 }
@@ -492,6 +603,240 @@ test_segments_joined (void)
   recording_unref (rec);
   g_byte_array_unref (a.out);
   g_byte_array_unref (b.out);
+}
+
+/* Timestamps that jump forward (90 s, the same clock: an outage, or an HLS
+ * recorder that missed segments) are carried as a gap, as the issue has it;
+ * only a step back continues where the track was. */
+static void
+test_jump_forward_is_a_gap (void)
+{
+  Mux m;
+  mux_init (&m, 188);
+  build_aac (&m, 8, 126000, NULL);
+  build_aac (&m, 8, 126000 + 16 * 1920 + 90 * 90000, NULL);
+  Recording *rec = index_bytes (m.out->data, m.out->len, 0);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, ==, 32);
+  g_assert_cmpuint (sample_table_duration (&t->table, 17), ==, 17 * 1024 + 90 * 48000);
+  g_assert_cmpuint (sample_table_duration (&t->table, 31), ==, 31 * 1024 + 90 * 48000);
+  g_assert_nonnull (strstr (rec->notes->str, "carried as a gap"));
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
+/* 204-byte packets (16 Reed-Solomon bytes after each): the same samples
+ * and bytes as 188-byte ones. */
+static void
+test_204_byte_packets (void)
+{
+  Mux a, b;
+  mux_init (&a, 188);
+  mux_init (&b, 204);
+  GByteArray *raw = g_byte_array_new ();
+  build_aac (&a, 8, 0, raw);
+  build_aac (&b, 8, 0, NULL);
+  Recording *ra = index_bytes (a.out->data, a.out->len, 0), *rb = index_bytes (b.out->data, b.out->len, 333);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (rb->tracks, 0))->table.count, ==, 16);
+  g_autoptr (GBytes) pa = payload_of (ra, a.out->data, a.out->len);
+  g_autoptr (GBytes) pb = payload_of (rb, b.out->data, b.out->len);
+  g_assert_true (g_bytes_equal (pa, pb));
+  g_assert_cmpmem (g_bytes_get_data (pb, NULL), g_bytes_get_size (pb), raw->data, raw->len);
+  recording_unref (ra);
+  recording_unref (rb);
+  g_byte_array_unref (raw);
+  g_byte_array_unref (a.out);
+  g_byte_array_unref (b.out);
+}
+
+/* A trailing partial packet is not indexed while the file grows, and its
+ * frame appears once the rest of the packet is there. */
+static void
+test_trailing_partial_packet (void)
+{
+  Mux m;
+  mux_init (&m, 188);
+  build_aac (&m, 8, 0, NULL);
+  Recording *whole = index_bytes (m.out->data, m.out->len, 0);
+  guint32 all = ((Track *) g_ptr_array_index (whole->tracks, 0))->table.count;
+  Recording *rec = index_bytes (m.out->data, m.out->len - 100, 0);
+  Track *t = g_ptr_array_index (rec->tracks, 0);
+  g_assert_cmpuint (t->table.count, <, all);
+  g_assert_cmpstr (rec->notes->str, ==, "");
+  g_assert_null (rec->error);
+  Source src = source_from_memory (m.out->data, m.out->len);
+  g_assert_true (recording_update (rec, &src));
+  g_assert_cmpuint (t->table.count, ==, all);
+  recording_unref (whole);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
+/* A PMT that changes mid-file (a new version adding a stream) keeps the
+ * first PMT's tracks: the new stream is ignored, with a note. */
+static void
+test_pmt_change (void)
+{
+  static const guint8 types1[] = { 0x0f };
+  static const guint16 pids1[] = { 0x101 };
+  static const guint8 pmt2[] = { 0x02, 0xb0, 0, 0, 1, 0xc3 /* version 1 */, 0, 0, 0xe1, 0x00, 0xf0, 0,
+                                 0x0f, 0xe1, 0x01, 0xf0, 0, 0x0f, 0xe1, 0x02, 0xf0, 0 };
+  Mux m;
+  mux_init (&m, 188);
+  mux_tables (&m, types1, pids1, 1);
+  guint8 frame[200];
+  gsize len = adts_frame (frame, 150, 1);
+  for (guint i = 0; i < 4; i++)
+    mux_pes (&m, 0x101, 0xc0, i * 1920, -1, frame, len, FALSE);
+  guint8 body[sizeof pmt2];
+  memcpy (body, pmt2, sizeof body);
+  body[2] = (guint8) (sizeof body - 3 + 4);
+  mux_section (&m, 0x1000, body, sizeof body);
+  for (guint i = 4; i < 8; i++) {
+    mux_pes (&m, 0x101, 0xc0, i * 1920, -1, frame, len, FALSE);
+    mux_pes (&m, 0x102, 0xc0, i * 1920, -1, frame, len, FALSE);
+  }
+  Recording *rec = index_bytes (m.out->data, m.out->len, 0);
+  g_assert_cmpuint (rec->tracks->len, ==, 1);
+  g_assert_cmpuint (((Track *) g_ptr_array_index (rec->tracks, 0))->table.count, ==, 8);
+  g_assert_nonnull (strstr (rec->notes->str, "PID 258 appears in a later PMT; ignored"));
+  g_assert_null (rec->error);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
+/* A scrambled stream is left out with the reason; the others are kept. */
+static void
+test_scrambled_stream (void)
+{
+  static const guint8 types[] = { 0x0f, 0x0f };
+  static const guint16 pids[] = { 0x101, 0x102 };
+  Mux m;
+  mux_init (&m, 188);
+  m.scrambled_pid = 0x102;
+  mux_tables (&m, types, pids, 2);
+  guint8 frame[200];
+  gsize len = adts_frame (frame, 150, 1);
+  for (guint i = 0; i < 6; i++) {
+    mux_pes (&m, 0x101, 0xc0, i * 1920, -1, frame, len, FALSE);
+    mux_pes (&m, 0x102, 0xc0, i * 1920, -1, frame, len, FALSE);
+  }
+  Recording *rec = index_bytes (m.out->data, m.out->len, 0);
+  g_assert_nonnull (strstr (rec->notes->str, "PID 258 is scrambled; left out"));
+  g_assert_cmpuint (((Track *) g_ptr_array_index (rec->tracks, 0))->table.count, ==, 6);
+  g_autoptr (GBytes) p = payload_of (rec, m.out->data, m.out->len);
+  g_assert_cmpuint (g_bytes_get_size (p), ==, rec->payload_len);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
+/* Memory (issue 13): a long recording laid out as FFmpeg's muxer writes one
+ * (a PES an access unit, audio frames gathered into PES of several), or as
+ * GStreamer's mpegtsmux does (each audio frame a PES of its own, between
+ * video frames).  The locators take under 3 bytes a sample (they took 5),
+ * tables and locators together at most 16 for FFmpeg's layout.  GStreamer's,
+ * nearly every sample a chunk of its own, is over that while the sample
+ * tables keep a chunk entry of their own per chunk (table.c). */
+static double
+memory_per_sample (gboolean interleaved, double *locators)
+{
+  static const guint8 types[] = { 0x1b, 0x0f };
+  static const guint16 pids[] = { 0x100, 0x101 };
+  Mux m;
+  mux_init (&m, 188);
+  mux_tables (&m, types, pids, 2);
+  build_h264 (&m, 0, 1, NULL);
+  const guint groups = 3000;
+  for (guint g = 0; g < groups; g++) {
+    guint8 es[5 * 200];
+    gsize es_len = 0, starts[6];
+    for (guint k = 0; k < 5; k++) {
+      starts[k] = es_len;
+      es_len += adts_frame (es + es_len, 60 + (g * 5 + k) * 7 % 90, (guint8) k);
+    }
+    starts[5] = es_len;
+    for (guint k = 0; k < 3; k++) {
+      guint i = 1 + g * 3 + k;
+      guint8 au[6 + 4 + 90];
+      static const guint8 aud[] = { 0, 0, 0, 1, 0x09, 0xf0 };
+      memcpy (au, aud, sizeof aud);
+      au[6] = 0;
+      au[7] = 0;
+      au[8] = 1;
+      au[9] = i % 60 == 0 ? 0x65 : 0x41;
+      for (guint b = 10; b < sizeof au; b++)
+        au[b] = (guint8) (b * 7 + i) | 0x81;
+      au[10] = 0x88;
+      gsize len = sizeof au - (i * 13) % 40;
+      mux_pes (&m, 0x100, 0xe0, 133200 + i * 3600, 126000 + i * 3600, au, len, TRUE);
+      /* Interleaved: frames 0-1, 2-3 and 4 after the three access units. */
+      for (guint f = k * 2; interleaved && f < MIN (k * 2 + 2, 5); f++)
+        mux_pes (&m, 0x101, 0xc0, 126000 + ((gint64) g * 5 + f) * 1920, -1, es + starts[f], starts[f + 1] - starts[f],
+                 FALSE);
+    }
+    if (!interleaved)
+      mux_pes (&m, 0x101, 0xc0, 126000 + (gint64) g * 5 * 1920, -1, es, es_len, FALSE);
+  }
+  Recording *rec = index_bytes (m.out->data, m.out->len, 0);
+  guint64 samples = 0;
+  for (guint i = 0; i < rec->tracks->len; i++)
+    samples += ((Track *) g_ptr_array_index (rec->tracks, i))->table.count;
+  g_assert_cmpuint (samples, >=, groups * 8 - 2);
+  double per_sample = (double) recording_memory (rec) / (double) samples;
+  *locators = (double) rec->indexer->memory (rec->state) / (double) samples;
+  g_test_message ("%s: %" G_GUINT64_FORMAT " samples, %.2f bytes a sample, %.2f of them locators",
+                  interleaved ? "GStreamer's layout" : "FFmpeg's layout", samples, per_sample, *locators);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+  return per_sample;
+}
+
+static void
+test_memory_per_sample (void)
+{
+  double locators;
+  g_assert_cmpfloat (memory_per_sample (FALSE, &locators), <=, 16.0);
+  g_assert_cmpfloat (locators, <, 3.0);
+  memory_per_sample (TRUE, &locators);
+  g_assert_cmpfloat (locators, <, 3.0);
+}
+
+/* Locators: delta-coded, with checkpoints; a step back (hostile input)
+ * is kept exact; looked up at random and through a cursor. */
+static void
+test_locators (void)
+{
+  TsLocators l;
+  ts_locators_init (&l);
+  g_autoptr (GArray) want = g_array_new (FALSE, FALSE, sizeof (guint64));
+  guint64 off = 4;
+  guint32 x = 7;
+  for (guint i = 0; i < 1000; i++) {
+    x = x * 1103515245 + 12345;
+    if (i == 500)
+      off -= 3000;   /* a step back */
+    else
+      off += (x >> 16) % (i % 100 == 0 ? 2000000 : 3000);
+    g_assert_true (ts_locators_append (&l, off));
+    g_array_append_val (want, off);
+  }
+  g_assert_false (ts_locators_append (&l, 1ull << 40));
+  g_assert_cmpuint (ts_locators_memory (&l), <, 1000 * 3 + 16 * 16);
+  TsLocatorCursor c = { 0 };
+  for (guint i = 0; i < 1000; i++) {
+    guint64 got;
+    g_assert_true (ts_locators_get (&l, i, &c, &got));
+    g_assert_cmpuint (got, ==, g_array_index (want, guint64, i));
+  }
+  for (guint k = 0; k < 500; k++) {
+    guint i = (k * 7919) % 1000;
+    guint64 got;
+    g_assert_true (ts_locators_get (&l, i, k % 2 ? &c : NULL, &got));
+    g_assert_cmpuint (got, ==, g_array_index (want, guint64, i));
+  }
+  guint64 got;
+  g_assert_false (ts_locators_get (&l, 1000, &c, &got));
+  ts_locators_clear (&l);
 }
 
 /* A scrambled or unsupported stream is left out with the reason. */
@@ -528,7 +873,15 @@ main (int argc, char **argv)
   g_test_add_func ("/ts/duplicate-and-missing-packets", test_duplicate_and_missing_packets);
   g_test_add_func ("/ts/resync", test_resync);
   g_test_add_func ("/ts/h264-access-units", test_h264_access_units);
+  g_test_add_func ("/ts/finish-completes-the-last-access-unit", test_finish);
   g_test_add_func ("/ts/segments-joined", test_segments_joined);
+  g_test_add_func ("/ts/jump-forward-is-a-gap", test_jump_forward_is_a_gap);
   g_test_add_func ("/ts/left-out-streams", test_left_out_streams);
+  g_test_add_func ("/ts/204-byte-packets", test_204_byte_packets);
+  g_test_add_func ("/ts/trailing-partial-packet", test_trailing_partial_packet);
+  g_test_add_func ("/ts/pmt-change", test_pmt_change);
+  g_test_add_func ("/ts/scrambled-stream", test_scrambled_stream);
+  g_test_add_func ("/ts/locators", test_locators);
+  g_test_add_func ("/ts/memory-per-sample", test_memory_per_sample);
   return g_test_run ();
 }
