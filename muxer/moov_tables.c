@@ -118,7 +118,7 @@ write_chunk_offsets (ByteWriter *w, const SampleTable *t, guint32 n, Moov *out)
   MoovTable table = { .kind = out->co64 ? MOOV_CO64 : MOOV_STCO, .table = t };
   table.entries = sample_table_chunk_count (t, n);
   if (table.entries) {
-    guint64 last = g_array_index (t->chunks, Chunk, table.entries - 1).payload_offset;
+    guint64 last = sample_table_chunk (t, table.entries - 1).payload_offset;
     out->last_chunk_offset = MAX (out->last_chunk_offset, last);
   }
   write_table (w, out->co64 ? FOURCC ('c', 'o', '6', '4') : FOURCC ('s', 't', 'c', 'o'), 0, &table, out);
@@ -199,16 +199,23 @@ encode_entries (const MoovTable *table, guint32 first, guint32 count, guint8 *ou
     }
     break;
   }
-  case MOOV_STCO: {
-    const Chunk *chunks = (const Chunk *) t->chunks->data;
-    for (guint32 i = first; i < end; i++, out += 4)
-      put32 (out, (guint32) (chunks[i].payload_offset + table->base));
-    break;
-  }
+  case MOOV_STCO:
   case MOOV_CO64: {
-    const Chunk *chunks = (const Chunk *) t->chunks->data;
-    for (guint32 i = first; i < end; i++, out += 8)
-      put64 (out, chunks[i].payload_offset + table->base);
+    if (first >= end)
+      break;
+    /* Chunk offsets never change once a chunk begins: the table's are the snapshot's. */
+    ChunkCursor c;
+    chunk_cursor_init (&c, t, first);
+    for (guint32 i = first; i < end; i++, chunk_cursor_next (&c)) {
+      guint64 offset = c.chunk.payload_offset + table->base;
+      if (table->kind == MOOV_CO64) {
+        put64 (out, offset);
+        out += 8;
+      } else {
+        put32 (out, (guint32) offset);
+        out += 4;
+      }
+    }
     break;
   }
   }

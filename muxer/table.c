@@ -11,7 +11,7 @@ sample_table_init (SampleTable *t)
   t->durations = g_array_new (FALSE, FALSE, sizeof (DurationRun));
   t->offsets = g_array_new (FALSE, FALSE, sizeof (OffsetRun));
   t->syncs = g_array_new (FALSE, FALSE, sizeof (guint32));
-  t->chunks = g_array_new (FALSE, FALSE, sizeof (Chunk));
+  t->chunks = chunk_list_new ();
   t->chunk_runs = g_array_new (FALSE, FALSE, sizeof (ChunkRun));
   t->offset_minima = g_array_new (FALSE, FALSE, sizeof (OffsetMinimum));
   t->all_sync = TRUE;
@@ -28,7 +28,7 @@ sample_table_clear (SampleTable *t)
   g_clear_pointer (&t->durations, g_array_unref);
   g_clear_pointer (&t->offsets, g_array_unref);
   g_clear_pointer (&t->syncs, g_array_unref);
-  g_clear_pointer (&t->chunks, g_array_unref);
+  g_clear_pointer (&t->chunks, chunk_list_free);
   g_clear_pointer (&t->chunk_runs, g_array_unref);
   g_clear_pointer (&t->offset_minima, g_array_unref);
 }
@@ -97,13 +97,13 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
     PUSH (t->syncs, guint32, index);
   }
 
-  Chunk *c = t->chunks->len ? &g_array_index (t->chunks, Chunk, t->chunks->len - 1) : NULL;
+  Chunk *c = t->chunks->len ? &t->chunks->last : NULL;
   if (c && t->payload_end == s->payload_offset && c->description_index == s->description_index) {
     c->count++;
   } else {
     if (c)
       close_chunk (t, c);
-    PUSH (t->chunks, Chunk, { s->payload_offset, index, 1, s->description_index });
+    chunk_list_push (t->chunks, &(Chunk) { s->payload_offset, index, 1, s->description_index }, t->payload_end);
   }
 
   t->count++;
@@ -228,13 +228,6 @@ count_below (const GArray *a, gsize field_offset, guint32 n)
 }
 
 guint32
-sample_table_chunk_count (const SampleTable *t, guint32 n)
-{
-  /* Chunks whose first sample lies below n. */
-  return count_below (t->chunks, G_STRUCT_OFFSET (Chunk, first_sample), n);
-}
-
-guint32
 sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last)
 {
   guint32 n_chunks = sample_table_chunk_count (t, n);
@@ -244,16 +237,16 @@ sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last)
   /* Runs that begin before the snapshot's last chunk describe the chunks
    * before it as they are for good. */
   guint lo = count_below (t->chunk_runs, G_STRUCT_OFFSET (ChunkRun, first_chunk), n_chunks - 1);
-  const Chunk *c = &g_array_index (t->chunks, Chunk, n_chunks - 1);
-  guint32 samples = MIN (c->count, n - c->first_sample);
+  Chunk c = sample_table_chunk (t, n_chunks - 1);
+  guint32 samples = MIN (c.count, n - c.first_sample);
   if (lo > 0) {
     const ChunkRun *r = &g_array_index (t->chunk_runs, ChunkRun, lo - 1);
-    if (r->samples == samples && r->description_index == c->description_index) {
+    if (r->samples == samples && r->description_index == c.description_index) {
       *last = *r;
       return lo;
     }
   }
-  *last = (ChunkRun) { n_chunks - 1, samples, c->description_index };
+  *last = (ChunkRun) { n_chunks - 1, samples, c.description_index };
   return lo + 1;
 }
 
@@ -303,6 +296,6 @@ sample_table_memory (const SampleTable *t)
 {
   return t->sizes->len * sizeof (guint32) + t->durations->len * sizeof (DurationRun) +
          t->offsets->len * sizeof (OffsetRun) + t->syncs->len * sizeof (guint32) +
-         t->chunks->len * sizeof (Chunk) + t->chunk_runs->len * sizeof (ChunkRun) +
+         chunk_list_memory (t->chunks) + t->chunk_runs->len * sizeof (ChunkRun) +
          t->offset_minima->len * sizeof (OffsetMinimum);
 }

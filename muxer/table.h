@@ -33,6 +33,29 @@ typedef struct {
   guint32 description_index;  /* 1-based stsd entry */
 } Chunk;
 
+/* The chunks of a table, packed: every chunk but the last, which still
+ * grows, is a few bytes (table_chunks.c), with an absolute mark every
+ * CHUNK_MARK_EVERY chunks for the searches.  Read through
+ * sample_table_chunk() and ChunkCursor; len counts the last one too. */
+#define CHUNK_MARK_EVERY 128
+
+typedef struct {
+  guint64 payload_offset;     /* of the chunk the mark stands for */
+  guint32 first_sample;
+  guint32 description_index;
+  guint32 byte;               /* where that chunk's entry starts */
+} ChunkMark;
+
+typedef struct {
+  guint32 len;                /* chunks, the last one included */
+  guint32 closed;             /* chunks packed in bytes (len - 1, or 0) */
+  GByteArray *bytes;          /* the closed chunks' entries */
+  GArray *marks;              /* ChunkMark of chunks 0, CHUNK_MARK_EVERY, ... */
+  Chunk last;                 /* the last chunk, while len > 0 */
+  guint64 last_gap_from;      /* payload end of the chunk before the last */
+  guint32 packed_description; /* of the last packed chunk */
+} ChunkList;
+
 /* A run of chunks with the same samples and description (8.7.4). */
 typedef struct {
   guint32 first_chunk;        /* 0-based */
@@ -49,7 +72,7 @@ typedef struct {
   GArray *offsets;            /* OffsetRun */
   GArray *syncs;              /* guint32 0-based sample numbers; empty while all are sync */
   gboolean all_sync;
-  GArray *chunks;             /* Chunk */
+  ChunkList *chunks;
   GArray *chunk_runs;         /* ChunkRun of the chunks before the last */
   /* The first sample that differs from sample 0 in size, has a composition
    * offset, has a negative one; G_MAXUINT32 while there is none. */
@@ -112,6 +135,24 @@ guint64 sample_table_duration (const SampleTable *t, guint32 n);
 guint32 sample_table_duration_runs (const SampleTable *t, guint32 n, guint32 *last_count);
 guint32 sample_table_offset_runs (const SampleTable *t, guint32 n, guint32 *last_count);
 guint32 sample_table_chunk_count (const SampleTable *t, guint32 n);
+/* Chunk i (i < t->chunks->len) as it stands now: its count may still grow
+ * if it is the last; a snapshot caps it at its own sample count. */
+Chunk sample_table_chunk (const SampleTable *t, guint32 i);
+/* The chunk that starts last at or before payload_offset; FALSE if none does. */
+gboolean sample_table_chunk_at (const SampleTable *t, guint64 payload_offset, Chunk *out);
+
+/* Reads chunks in order from any one of them, a few bytes each. */
+typedef struct {
+  const SampleTable *table;
+  guint32 index;              /* of chunk */
+  Chunk chunk;
+  guint byte;                 /* where the next packed entry starts */
+} ChunkCursor;
+
+/* Puts c on chunk i (i < t->chunks->len). */
+void chunk_cursor_init (ChunkCursor *c, const SampleTable *t, guint32 i);
+/* Moves c to the next chunk; FALSE (c unchanged) past the last. */
+gboolean chunk_cursor_next (ChunkCursor *c);
 /* The stsc entries of the first n samples and the last of them: the runs of
  * closed chunks, and the snapshot's last chunk as it stands within n. */
 guint32 sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last);
@@ -129,6 +170,13 @@ sample_table_moov_bytes (const SampleTable *t)
   return 8ull * t->durations->len + 8ull * t->offsets->len + 4ull * t->syncs->len + 4ull * t->count +
          12ull * (t->chunk_runs->len + (t->chunks->len > 0)) + 8ull * t->chunks->len;
 }
+/* For table.c: the chunk list's storage (table_chunks.c). */
+ChunkList *chunk_list_new (void);
+void chunk_list_free (ChunkList *l);
+/* Makes c the last chunk; the one before it, which ended at payload_end, is packed. */
+void chunk_list_push (ChunkList *l, const Chunk *c, guint64 payload_end);
+gsize chunk_list_memory (const ChunkList *l);
+
 /* Resident bytes, for memory accounting. */
 gsize sample_table_memory (const SampleTable *t);
 

@@ -144,7 +144,7 @@ fuzz_assert_same_recording (Recording *a, Recording *b, const char *what)
                 t->chunks->len);
     for (guint k = 0; k < s->chunks->len; k++) {
       /* Field by field: Chunk has padding. */
-      const Chunk *c = &g_array_index (s->chunks, Chunk, k), *d = &g_array_index (t->chunks, Chunk, k);
+      const Chunk *c = (Chunk[]) { sample_table_chunk (s, k) }, *d = (Chunk[]) { sample_table_chunk (t, k) };
       FUZZ_CHECK (c->payload_offset == d->payload_offset && c->first_sample == d->first_sample &&
                       c->count == d->count && c->description_index == d->description_index,
                   "%s: track %u chunk %u differs", what, i, k);

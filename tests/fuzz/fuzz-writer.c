@@ -131,7 +131,7 @@ expected_init (Expected *x, const SampleTable *t, guint32 n)
   }
   i = 0;
   for (guint c = 0; c < t->chunks->len && i < n; c++) {
-    const Chunk *ch = &g_array_index (t->chunks, Chunk, c);
+    const Chunk *ch = (Chunk[]) { sample_table_chunk (t, c) };
     FUZZ_CHECK (ch->first_sample == i, "chunk %u starts at sample %u, want %u", c, ch->first_sample, i);
     guint64 off = ch->payload_offset;
     for (guint32 k = 0; k < ch->count && i < n; k++, i++) {

@@ -550,7 +550,7 @@ fb_visible (Recording *rec, guint32 track_id)
     g_array_index (out, FbSample, g_array_index (st->syncs, guint32, k)).sync = TRUE;
   i = 0;
   for (guint c = 0; c < st->chunks->len; c++) {
-    const Chunk *ch = &g_array_index (st->chunks, Chunk, c);
+    const Chunk *ch = (Chunk[]) { sample_table_chunk (st, c) };
     g_assert_cmpuint (ch->first_sample, ==, i);
     guint64 pos = ch->payload_offset;
     for (guint32 k = 0; k < ch->count; k++, i++) {

@@ -321,7 +321,7 @@ check_samples (Recording *rec, const MbTrack *tracks, guint n)
   for (guint j = 0; j < n; j++) {
     Track *t = rec_track (rec, tracks[j].id);
     for (guint c = 0; c < t->table.chunks->len; c++) {
-      const Chunk *ch = &g_array_index (t->table.chunks, Chunk, c);
+      const Chunk *ch = (Chunk[]) { sample_table_chunk (&t->table, c) };
       const MbSample *s = &tracks[j].samples[ch->first_sample];
       /* Find the extent holding the chunk. */
       gboolean found = FALSE;

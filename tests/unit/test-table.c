@@ -189,7 +189,7 @@ test_contiguous_samples_share_a_chunk (void)
   for (int i = 0; i < 10; i++)
     append_contiguous (&t, &pos, 7 + i, 1, 0, TRUE);
   g_assert_cmpuint (t.chunks->len, ==, 1);
-  Chunk *c = &g_array_index (t.chunks, Chunk, 0);
+  Chunk *c = (Chunk[]) { sample_table_chunk (&t, 0) };
   g_assert_cmpuint (c->payload_offset, ==, 100);
   g_assert_cmpuint (c->first_sample, ==, 0);
   g_assert_cmpuint (c->count, ==, 10);
@@ -209,11 +209,11 @@ test_gap_in_payload_starts_a_chunk (void)
   for (gsize i = 0; i < G_N_ELEMENTS (s); i++)
     sample_table_append (&t, &s[i]);
   g_assert_cmpuint (t.chunks->len, ==, 2);
-  Chunk *c = &g_array_index (t.chunks, Chunk, 1);
+  Chunk *c = (Chunk[]) { sample_table_chunk (&t, 1) };
   g_assert_cmpuint (c->payload_offset, ==, 25);
   g_assert_cmpuint (c->first_sample, ==, 2);
   g_assert_cmpuint (c->count, ==, 2);
-  g_assert_cmpuint (g_array_index (t.chunks, Chunk, 0).count, ==, 2);
+  g_assert_cmpuint (sample_table_chunk (&t, 0).count, ==, 2);
   sample_table_clear (&t);
 }
 
@@ -229,7 +229,7 @@ test_description_change_starts_a_chunk (void)
   g_assert_cmpuint (t.chunks->len, ==, 3);
   const guint32 first[] = { 0, 1, 3 }, count[] = { 1, 2, 1 }, sdi[] = { 1, 2, 1 };
   for (guint i = 0; i < 3; i++) {
-    Chunk *c = &g_array_index (t.chunks, Chunk, i);
+    Chunk *c = (Chunk[]) { sample_table_chunk (&t, i) };
     g_assert_cmpuint (c->first_sample, ==, first[i]);
     g_assert_cmpuint (c->count, ==, count[i]);
     g_assert_cmpuint (c->description_index, ==, sdi[i]);
@@ -278,7 +278,7 @@ test_large_values_do_not_wrap (void)
   g_assert_cmpuint (sample_table_duration (&t, 4), ==, 4 * (guint64) G_MAXUINT32);
   g_assert_cmpuint (t.duration, ==, 4 * (guint64) G_MAXUINT32);
   g_assert_cmpuint (sample_table_bytes (&t, 4), ==, 4 * (guint64) G_MAXUINT32);
-  g_assert_cmpuint (g_array_index (t.chunks, Chunk, 0).payload_offset, ==, G_GUINT64_CONSTANT (5) << 32);
+  g_assert_cmpuint (sample_table_chunk (&t, 0).payload_offset, ==, G_GUINT64_CONSTANT (5) << 32);
   g_assert_cmpuint (t.chunks->len, ==, 1);
   sample_table_clear (&t);
 }
@@ -409,7 +409,7 @@ check_runs_expand (const SampleTable *t, const GArray *samples)
   g_assert_cmpuint (i, ==, samples->len);
   i = 0;
   for (guint c = 0; c < t->chunks->len; c++) {
-    const Chunk *ch = &g_array_index (t->chunks, Chunk, c);
+    const Chunk *ch = (Chunk[]) { sample_table_chunk (t, c) };
     g_assert_cmpuint (ch->first_sample, ==, i);
     g_assert_cmpuint (ch->payload_offset, ==, s[i].payload_offset);
     guint64 pos = ch->payload_offset;
