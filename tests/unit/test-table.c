@@ -473,6 +473,137 @@ test_random_sequences_every_cut (void)
   }
 }
 
+/* ---- packed chunks: marks, the cursor and the payload offset lookup ------ */
+
+static void
+test_packed_chunks_against_model (void)
+{
+  /* Chunks of one and of many samples, description changes, gaps of every
+   * width (up to 2^40) and a start near 2^48, over many marks. */
+  g_autoptr (GRand) rand = g_rand_new_with_seed (20261202);
+  SampleTable t;
+  g_autoptr (GArray) model = g_array_new (FALSE, FALSE, sizeof (SampleInfo));
+  g_autoptr (GArray) chunks = g_array_new (FALSE, FALSE, sizeof (Chunk));
+  sample_table_init (&t);
+  guint64 pos = G_GUINT64_CONSTANT (1) << 48;
+  guint32 sdi = 1;
+  for (guint32 i = 0; i < 6000; i++) {
+    if (g_rand_int_range (rand, 0, 200) == 0)
+      sdi = g_rand_int_range (rand, 1, 4);
+    SampleInfo s = info (g_rand_int_range (rand, 0, 5000), 1000, 0, TRUE, sdi, pos);
+    Chunk *last = chunks->len ? &g_array_index (chunks, Chunk, chunks->len - 1) : NULL;
+    guint64 end = model->len ? g_array_index (model, SampleInfo, model->len - 1).payload_offset +
+                                   g_array_index (model, SampleInfo, model->len - 1).size : 0;
+    if (last && end == pos && last->description_index == sdi)
+      last->count++;
+    else
+      g_array_append_val (chunks, ((Chunk) { pos, i, 1, sdi }));
+    sample_table_append (&t, &s);
+    g_array_append_val (model, s);
+    pos += s.size;
+    switch (g_rand_int_range (rand, 0, 8)) {
+    case 0: case 1: break;                                          /* contiguous: the chunk goes on */
+    case 2: pos += g_rand_int_range (rand, 1, 64); break;           /* a one-byte gap */
+    case 3: pos += g_rand_int_range (rand, 64, 70000); break;
+    case 4: pos += (guint64) g_rand_int (rand) << 8; break;         /* up to 2^40 */
+    default: pos += g_rand_int_range (rand, 1, 20); break;
+    }
+  }
+  g_assert_cmpuint (t.chunks->len, ==, chunks->len);
+  g_assert_cmpuint (t.chunks->marks->len, ==, (chunks->len - 1 + CHUNK_MARK_EVERY - 1) / CHUNK_MARK_EVERY);
+  const Chunk *c = (const Chunk *) chunks->data;
+  /* From every chunk, a few steps of the cursor. */
+  for (guint32 i = 0; i < chunks->len; i++) {
+    ChunkCursor cur;
+    chunk_cursor_init (&cur, &t, i);
+    for (guint32 k = i; k < MIN (i + 3, chunks->len); k++) {
+      g_assert_cmpuint (cur.chunk.payload_offset, ==, c[k].payload_offset);
+      g_assert_cmpuint (cur.chunk.first_sample, ==, c[k].first_sample);
+      g_assert_cmpuint (cur.chunk.count, ==, c[k].count);
+      g_assert_cmpuint (cur.chunk.description_index, ==, c[k].description_index);
+      g_assert_cmpint (chunk_cursor_next (&cur), ==, k + 1 < chunks->len);
+    }
+  }
+  /* The chunk that starts last at or before an offset, around every start. */
+  Chunk got;
+  g_assert_false (sample_table_chunk_at (&t, c[0].payload_offset - 1, &got));
+  for (guint32 i = 0; i < chunks->len; i++) {
+    g_assert_true (sample_table_chunk_at (&t, c[i].payload_offset, &got));
+    g_assert_cmpuint (got.first_sample, ==, c[i].first_sample);
+    if (i > 0) {
+      g_assert_true (sample_table_chunk_at (&t, c[i].payload_offset - 1, &got));
+      g_assert_cmpuint (got.first_sample, ==, c[i - 1].first_sample);
+    }
+  }
+  /* Chunk counts of every cut. */
+  guint32 expect = 0;
+  for (guint32 n = 0; n <= model->len; n++) {
+    while (expect < chunks->len && c[expect].first_sample < n)
+      expect++;
+    g_assert_cmpuint (sample_table_chunk_count (&t, n), ==, expect);
+  }
+  sample_table_clear (&t);
+}
+
+/* ---- bytes a sample of day-long recordings ------------------------------- */
+
+/* Interleaved Matroska as FFmpeg writes it (every block a chunk of its own):
+ * 30 fps video whose block times are rounded to the millisecond (durations
+ * 2970 or 3060 in 90 kHz, B-frame offsets likewise), 48 kHz AAC, about
+ * 2 Mbit/s.  fMP4: 1-second fragments, one chunk per track each. */
+static double
+day_long_bytes_a_sample (gboolean matroska)
+{
+  SampleTable video, audio;
+  sample_table_init (&video);
+  sample_table_init (&audio);
+  const guint32 frames = 24 * 3600 * 30, audio_frames = (guint32) (24ull * 3600 * 48000 / 1024);
+  guint64 pos = 0;
+  guint32 a = 0;
+  for (guint32 v = 0; v < frames; v++) {
+    /* Decode order P B B: presentation index v + 2, v - 1, v - 1. */
+    gint64 shown = v % 3 == 0 ? v + 2 : (gint64) v - 1;
+    gint64 pts_ms = (shown * 1000 + 15) / 30, dts_ms = ((gint64) v * 1000 + 15) / 30;
+    guint32 duration = (guint32) (((gint64) (v + 1) * 1000 + 15) / 30 - dts_ms) * 90;
+    guint32 size = v % 30 == 0 ? 60000 : v % 3 == 0 ? 9000 : 4000;
+    if (!matroska)
+      duration = 3000;
+    gint32 offset = matroska ? (gint32) (pts_ms + 67 - dts_ms) * 90 : (gint32) (shown + 2 - v) * 3000;
+    if (matroska || v % 30 == 0)
+      pos += matroska ? 9 : 600;   /* a block header, a moof */
+    sample_table_append (&video, &(SampleInfo) { size, duration, offset, v % 30 == 0, 1, pos });
+    pos += size;
+    /* Audio up to the next video frame (fMP4: a second's worth after the video). */
+    guint32 upto = matroska ? (guint32) ((guint64) (v + 1) * 48000 / 30 / 1024)
+                            : (v % 30 == 29 ? (guint32) ((guint64) (v + 1) * 48000 / 30 / 1024) : a);
+    for (; a < upto && a < audio_frames; a++) {
+      if (matroska)
+        pos += 9;
+      sample_table_append (&audio, &(SampleInfo) { 280 + a % 40, 1024, 0, TRUE, 1, pos });
+      pos += 280 + a % 40;
+    }
+  }
+  double bytes = (double) (sample_table_memory (&video) + sample_table_memory (&audio));
+  double samples = (double) video.count + audio.count;
+  g_test_message ("%s, 24 h: %.0f samples, %.2f bytes a sample", matroska ? "Matroska" : "fMP4", samples,
+                  bytes / samples);
+  sample_table_clear (&video);
+  sample_table_clear (&audio);
+  return bytes / samples;
+}
+
+static void
+test_day_long_matroska_memory (void)
+{
+  g_assert_cmpfloat (day_long_bytes_a_sample (TRUE), <=, 12.0);
+}
+
+static void
+test_day_long_fmp4_memory (void)
+{
+  g_assert_cmpfloat (day_long_bytes_a_sample (FALSE), <=, 8.0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -494,5 +625,8 @@ main (int argc, char **argv)
   g_test_add_func ("/table/memory-compact", test_memory_stays_compact);
   g_test_add_func ("/table/cuts/crafted", test_crafted_sequence_every_cut);
   g_test_add_func ("/table/cuts/random", test_random_sequences_every_cut);
+  g_test_add_func ("/table/chunks/packed", test_packed_chunks_against_model);
+  g_test_add_func ("/table/memory/day-long-matroska", test_day_long_matroska_memory);
+  g_test_add_func ("/table/memory/day-long-fmp4", test_day_long_fmp4_memory);
   return g_test_run ();
 }
