@@ -71,7 +71,7 @@ write_ctts (ByteWriter *w, const SampleTable *t, guint32 n, Moov *out)
   MoovTable table = { .kind = MOOV_CTTS, .table = t };
   table.shift = negative ? (guint32) -(gint64) sample_table_min_offset (t, n) : 0;
   table.entries = sample_table_offset_runs (t, n, &table.last[0]);
-  table.last[1] = (guint32) g_array_index (t->offsets, OffsetRun, table.entries - 1).offset + table.shift;
+  table.last[1] = (guint32) sample_table_offset_run (t, table.entries - 1).offset + table.shift;
   write_table (w, FOURCC ('c', 't', 't', 's'), 0, &table, out);
 }
 
@@ -160,21 +160,25 @@ encode_entries (const MoovTable *table, guint32 first, guint32 count, guint8 *ou
   if (own_last)
     end--;
   switch (table->kind) {
-  case MOOV_STTS: {
-    /* The last two entries are the snapshot's own (TablePin). */
-    const DurationRun *runs = (const DurationRun *) t->durations->data;
-    for (guint32 i = first; i < end; i++, out += 8) {
-      gboolean before_last = i + 2 == table->entries;
-      put32 (out, before_last ? table->before_last[0] : runs[i].count);
-      put32 (out + 4, before_last ? table->before_last[1] : runs[i].delta);
-    }
-    break;
-  }
+  case MOOV_STTS:
   case MOOV_CTTS: {
-    const OffsetRun *runs = (const OffsetRun *) t->offsets->data;
+    /* The last two stts entries are the snapshot's own (TablePin): the
+     * table's may have changed since.  Runs before them never change. */
+    if (first >= end)
+      break;
+    RunCursor c;
+    gboolean stts = table->kind == MOOV_STTS;
+    run_cursor_init (&c, stts ? t->durations : t->offsets, first);
     for (guint32 i = first; i < end; i++, out += 8) {
-      put32 (out, runs[i].count);
-      put32 (out + 4, (guint32) runs[i].offset + table->shift);
+      if (stts && i + 2 == table->entries) {
+        put32 (out, table->before_last[0]);
+        put32 (out + 4, table->before_last[1]);
+      } else {
+        put32 (out, c.run.count);
+        put32 (out + 4, stts ? c.run.delta : c.run.delta + table->shift);
+      }
+      if (i + 1 < end)
+        run_cursor_next (&c);
     }
     break;
   }

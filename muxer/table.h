@@ -33,6 +33,59 @@ typedef struct {
   guint32 description_index;  /* 1-based stsd entry */
 } Chunk;
 
+/* Duration (stts) or composition offset (ctts) runs, packed: every run but
+ * the last two, which may still change, is a few bytes (table_runs.c), with
+ * a mark every RUN_MARK_EVERY runs.  Offsets are kept as guint32 in
+ * DurationRun.delta.  len counts every run. */
+#define RUN_MARK_EVERY 64
+
+typedef struct {
+  guint64 sum;                /* of count * value over the runs before */
+  guint32 samples;            /* in the runs before */
+  guint32 byte;               /* where the run starts */
+} RunMark;
+
+typedef struct {
+  guint32 len;                /* runs, the last two included */
+  guint32 packed;             /* runs in bytes: len - 2, or 0 */
+  gboolean is_signed;         /* values are gint32 (ctts) */
+  GByteArray *bytes;
+  GArray *marks;              /* RunMark of runs 0, RUN_MARK_EVERY, ... */
+  guint32 packed_samples;
+  guint64 packed_sum;
+  DurationRun tail[2];        /* runs packed .. len - 1 */
+} RunList;
+
+/* Reads runs in order from any one of them. */
+typedef struct {
+  const RunList *list;
+  guint32 index;              /* of run */
+  DurationRun run;
+  guint32 samples_before;     /* in the runs before this one */
+  guint64 sum_before;         /* of count * value over the runs before (durations) */
+  guint byte;                 /* where the next packed run starts */
+} RunCursor;
+
+/* Puts c on run i (i < l->len). */
+void run_cursor_init (RunCursor *c, const RunList *l, guint32 i);
+/* Moves c to the next run; FALSE (c unchanged) past the last. */
+gboolean run_cursor_next (RunCursor *c);
+/* Puts c on the run that holds sample n - 1; FALSE if n or l is empty. */
+gboolean run_list_locate (const RunList *l, guint32 n, RunCursor *c);
+/* Run i as it stands now. */
+DurationRun run_list_get (const RunList *l, guint32 i);
+/* Whether a and b hold the same runs. */
+gboolean run_list_equal (const RunList *a, const RunList *b);
+
+/* For table.c. */
+RunList *run_list_new (gboolean is_signed);
+void run_list_free (RunList *l);
+void run_list_push (RunList *l, guint32 count, guint32 value);
+DurationRun *run_list_last (RunList *l);          /* NULL while empty */
+DurationRun *run_list_before_last (RunList *l);   /* NULL unless kept whole */
+void run_list_drop_last (RunList *l);
+gsize run_list_memory (const RunList *l);
+
 /* The chunks of a table, packed: every chunk but the last, which still
  * grows, is a few bytes (table_chunks.c), with an absolute mark every
  * CHUNK_MARK_EVERY chunks for the searches.  Read through
@@ -68,8 +121,8 @@ typedef struct {
   guint64 duration;           /* sum of all durations */
   guint64 payload_end;        /* payload offset just past the last sample */
   GArray *sizes;              /* guint32 */
-  GArray *durations;          /* DurationRun */
-  GArray *offsets;            /* OffsetRun */
+  RunList *durations;         /* stts */
+  RunList *offsets;           /* ctts */
   GArray *syncs;              /* guint32 0-based sample numbers; empty while all are sync */
   gboolean all_sync;
   ChunkList *chunks;
@@ -153,6 +206,9 @@ typedef struct {
 void chunk_cursor_init (ChunkCursor *c, const SampleTable *t, guint32 i);
 /* Moves c to the next chunk; FALSE (c unchanged) past the last. */
 gboolean chunk_cursor_next (ChunkCursor *c);
+/* Run i of the durations, of the composition offsets (i below ->len). */
+DurationRun sample_table_duration_run (const SampleTable *t, guint32 i);
+OffsetRun sample_table_offset_run (const SampleTable *t, guint32 i);
 /* The stsc entries of the first n samples and the last of them: the runs of
  * closed chunks, and the snapshot's last chunk as it stands within n. */
 guint32 sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last);

@@ -18,6 +18,7 @@
  * (recordings stop far below), so byte positions fit in 32 bits.
  */
 #include "table.h"
+#include "table_varint.h"
 
 ChunkList *
 chunk_list_new (void)
@@ -38,35 +39,6 @@ chunk_list_free (ChunkList *l)
   g_free (l);
 }
 
-static void
-put_varint (GByteArray *b, guint64 v)
-{
-  guint8 buf[10];
-  guint n = 0;
-  do {
-    buf[n] = (guint8) (v & 0x7f);
-    v >>= 7;
-    if (v)
-      buf[n] |= 0x80;
-    n++;
-  } while (v);
-  g_byte_array_append (b, buf, n);
-}
-
-/* Our own bytes, written by put_varint: at most 10 bytes a value. */
-static guint64
-get_varint (const guint8 *p, gsize *pos)
-{
-  guint64 v = 0;
-  for (guint shift = 0; shift < 64; shift += 7) {
-    guint8 byte = p[(*pos)++];
-    v |= (guint64) (byte & 0x7f) << shift;
-    if (!(byte & 0x80))
-      break;
-  }
-  return v;
-}
-
 void
 chunk_list_push (ChunkList *l, const Chunk *c, guint64 payload_end)
 {
@@ -82,12 +54,12 @@ chunk_list_push (ChunkList *l, const Chunk *c, guint64 payload_end)
     guint64 gap = last->payload_offset - l->last_gap_from;   /* modulo 2^64: reading adds it back */
     gboolean changed = index == 0 || last->description_index != l->packed_description;
     if (last->count == 1 && !changed && gap < G_GUINT64_CONSTANT (1) << 63) {
-      put_varint (l->bytes, gap << 1);
+      table_put_varint (l->bytes, gap << 1);
     } else {
-      put_varint (l->bytes, (guint64) last->count << 2 | (guint64) changed << 1 | 1);
-      put_varint (l->bytes, gap);
+      table_put_varint (l->bytes, (guint64) last->count << 2 | (guint64) changed << 1 | 1);
+      table_put_varint (l->bytes, gap);
       if (changed)
-        put_varint (l->bytes, last->description_index);
+        table_put_varint (l->bytes, last->description_index);
     }
     l->packed_description = last->description_index;
     l->last_gap_from = payload_end;
@@ -110,16 +82,16 @@ read_entry (ChunkCursor *c, guint64 previous_end)
 {
   const ChunkList *l = c->table->chunks;
   gsize pos = c->byte;
-  guint64 v = get_varint (l->bytes->data, &pos);
+  guint64 v = table_get_varint (l->bytes->data, &pos);
   guint64 gap;
   if (!(v & 1)) {
     gap = v >> 1;
     c->chunk.count = 1;
   } else {
     c->chunk.count = (guint32) (v >> 2);
-    gap = get_varint (l->bytes->data, &pos);
+    gap = table_get_varint (l->bytes->data, &pos);
     if (v & 2)
-      c->chunk.description_index = (guint32) get_varint (l->bytes->data, &pos);
+      c->chunk.description_index = (guint32) table_get_varint (l->bytes->data, &pos);
   }
   c->chunk.payload_offset = previous_end + gap;
   c->byte = (guint) pos;

@@ -136,9 +136,9 @@ fuzz_assert_same_recording (Recording *a, Recording *b, const char *what)
     FUZZ_CHECK (s->duration == t->duration && s->payload_end == t->payload_end && s->all_sync == t->all_sync,
                 "%s: track %u totals differ", what, i);
     FUZZ_CHECK (array_equal (s->sizes, t->sizes, sizeof (guint32)), "%s: track %u sizes differ", what, i);
-    FUZZ_CHECK (array_equal (s->durations, t->durations, sizeof (DurationRun)), "%s: track %u durations differ",
+    FUZZ_CHECK (run_list_equal (s->durations, t->durations), "%s: track %u durations differ",
                 what, i);
-    FUZZ_CHECK (array_equal (s->offsets, t->offsets, sizeof (OffsetRun)), "%s: track %u offsets differ", what, i);
+    FUZZ_CHECK (run_list_equal (s->offsets, t->offsets), "%s: track %u offsets differ", what, i);
     FUZZ_CHECK (array_equal (s->syncs, t->syncs, sizeof (guint32)), "%s: track %u sync samples differ", what, i);
     FUZZ_CHECK (s->chunks->len == t->chunks->len, "%s: track %u: %u vs %u chunks", what, i, s->chunks->len,
                 t->chunks->len);
