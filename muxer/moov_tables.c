@@ -161,27 +161,20 @@ encode_entries (const MoovTable *table, guint32 first, guint32 count, guint8 *ou
     end--;
   switch (table->kind) {
   case MOOV_STTS:
-  case MOOV_CTTS: {
-    /* The last two stts entries are the snapshot's own (TablePin): the
-     * table's may have changed since.  Runs before them never change. */
-    if (first >= end)
-      break;
-    RunCursor c;
-    gboolean stts = table->kind == MOOV_STTS;
-    run_cursor_init (&c, stts ? t->durations : t->offsets, first);
-    for (guint32 i = first; i < end; i++, out += 8) {
-      if (stts && i + 2 == table->entries) {
-        put32 (out, table->before_last[0]);
-        put32 (out + 4, table->before_last[1]);
-      } else {
-        put32 (out, c.run.count);
-        put32 (out + 4, stts ? c.run.delta : c.run.delta + table->shift);
-      }
-      if (i + 1 < end)
-        run_cursor_next (&c);
+    run_list_write (t->durations, first, end - first, 0, out);
+    /* The entry before the last is the snapshot's own (TablePin): the
+     * table's may have changed since.  Runs before it never change. */
+    if (first + 2 <= table->entries && table->entries - 2 < end) {
+      guint8 *p = out + 8 * (gsize) (table->entries - 2 - first);
+      put32 (p, table->before_last[0]);
+      put32 (p + 4, table->before_last[1]);
     }
+    out += 8 * (gsize) (end - first);
     break;
-  }
+  case MOOV_CTTS:
+    run_list_write (t->offsets, first, end - first, table->shift, out);
+    out += 8 * (gsize) (end - first);
+    break;
   case MOOV_STSS: {
     const guint32 *syncs = (const guint32 *) t->syncs->data;
     for (guint32 i = first; i < end; i++, out += 4)
@@ -204,24 +197,11 @@ encode_entries (const MoovTable *table, guint32 first, guint32 count, guint8 *ou
     break;
   }
   case MOOV_STCO:
-  case MOOV_CO64: {
-    if (first >= end)
-      break;
+  case MOOV_CO64:
     /* Chunk offsets never change once a chunk begins: the table's are the snapshot's. */
-    ChunkCursor c;
-    chunk_cursor_init (&c, t, first);
-    for (guint32 i = first; i < end; i++, chunk_cursor_next (&c)) {
-      guint64 offset = c.chunk.payload_offset + table->base;
-      if (table->kind == MOOV_CO64) {
-        put64 (out, offset);
-        out += 8;
-      } else {
-        put32 (out, (guint32) offset);
-        out += 4;
-      }
-    }
+    sample_table_write_chunk_offsets (t, first, end - first, table->base, table->kind == MOOV_CO64, out);
+    out += (gsize) (end - first) * entry_width (table->kind);
     break;
-  }
   }
   if (own_last)
     for (guint k = 0; k < entry_width (table->kind) / 4; k++)

@@ -74,6 +74,9 @@ gboolean run_cursor_next (RunCursor *c);
 gboolean run_list_locate (const RunList *l, guint32 n, RunCursor *c);
 /* Run i as it stands now. */
 DurationRun run_list_get (const RunList *l, guint32 i);
+/* Writes runs [first, first + count) as big-endian stts/ctts entries, add
+ * added to each value (modulo 2^32). */
+void run_list_write (const RunList *l, guint32 first, guint32 count, guint32 add, guint8 *out);
 /* Whether a and b hold the same runs. */
 gboolean run_list_equal (const RunList *a, const RunList *b);
 
@@ -193,6 +196,11 @@ guint32 sample_table_chunk_count (const SampleTable *t, guint32 n);
 Chunk sample_table_chunk (const SampleTable *t, guint32 i);
 /* The chunk that starts last at or before payload_offset; FALSE if none does. */
 gboolean sample_table_chunk_at (const SampleTable *t, guint64 payload_offset, Chunk *out);
+
+/* Writes the offsets of chunks [first, first + count), base added, as
+ * big-endian stco (32-bit, truncated) or co64 entries. */
+void sample_table_write_chunk_offsets (const SampleTable *t, guint32 first, guint32 count, guint64 base,
+                                       gboolean co64, guint8 *out);
 
 /* Reads chunks in order from any one of them, a few bytes each. */
 typedef struct {

@@ -20,6 +20,8 @@
 #include "table.h"
 #include "table_varint.h"
 
+#include <string.h>
+
 ChunkList *
 chunk_list_new (void)
 {
@@ -212,4 +214,55 @@ sample_table_chunk_at (const SampleTable *t, guint64 payload_offset, Chunk *out)
     c = next;
   *out = c.chunk;
   return TRUE;
+}
+
+void
+sample_table_write_chunk_offsets (const SampleTable *t, guint32 first, guint32 count, guint64 base, gboolean co64,
+                                  guint8 *out)
+{
+  const ChunkList *l = t->chunks;
+  if (count == 0)
+    return;
+  g_return_if_fail (first < l->len && count <= l->len - first);
+  ChunkCursor c;
+  chunk_cursor_init (&c, t, first);
+  /* Decoded in a tight loop from the cursor's state: most of a Matroska
+   * moov is this. */
+  const guint32 *sizes = (const guint32 *) t->sizes->data;
+  const guint8 *p = l->bytes->data + c.byte;
+  guint64 offset = c.chunk.payload_offset;
+  guint32 sample = c.chunk.first_sample, in_chunk = c.chunk.count;
+  for (guint32 i = first;; ) {
+    guint64 v = offset + base;
+    if (co64) {
+      v = GUINT64_TO_BE (v);
+      memcpy (out, &v, 8);
+      out += 8;
+    } else {
+      guint32 v32 = GUINT32_TO_BE ((guint32) v);
+      memcpy (out, &v32, 4);
+      out += 4;
+    }
+    if (++i == first + count)
+      break;
+    /* The next chunk: where this one ends, then its entry, or the last chunk. */
+    if (i == l->closed) {
+      offset = l->last.payload_offset;
+      continue;
+    }
+    for (guint32 k = 0; k < in_chunk; k++)
+      offset += sizes[sample + k];
+    sample += in_chunk;
+    guint64 gap, e = table_next_varint (&p);
+    if (G_LIKELY (!(e & 1))) {
+      gap = e >> 1;
+      in_chunk = 1;
+    } else {
+      in_chunk = (guint32) (e >> 2);
+      gap = table_next_varint (&p);
+      if (e & 2)
+        (void) table_next_varint (&p);   /* the description: not an offset */
+    }
+    offset += gap;
+  }
 }

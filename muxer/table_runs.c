@@ -14,6 +14,8 @@
 #include "table.h"
 #include "table_varint.h"
 
+#include <string.h>
+
 RunList *
 run_list_new (gboolean is_signed)
 {
@@ -192,4 +194,49 @@ run_list_equal (const RunList *a, const RunList *b)
       return FALSE;
   } while (run_cursor_next (&x) && run_cursor_next (&y));
   return TRUE;
+}
+
+static inline void
+put_be32 (guint8 *p, guint32 v)
+{
+  v = GUINT32_TO_BE (v);
+  memcpy (p, &v, 4);
+}
+
+void
+run_list_write (const RunList *l, guint32 first, guint32 count, guint32 add, guint8 *out)
+{
+  if (count == 0)
+    return;
+  g_return_if_fail (first <= l->len && count <= l->len - first);
+  guint32 i = first, end = first + count;
+  if (i < l->packed) {
+    /* Decoded in a tight loop: this is most of what producing a moov costs. */
+    RunCursor c;
+    run_cursor_init (&c, l, i);
+    put_be32 (out, c.run.count);
+    put_be32 (out + 4, c.run.delta + add);
+    out += 8;
+    i++;
+    const guint8 *p = l->bytes->data + c.byte;
+    guint32 stop = MIN (end, l->packed);
+    if (l->is_signed) {
+      for (; i < stop; i++, out += 8) {
+        guint32 n = (guint32) table_next_varint (&p);
+        put_be32 (out, n);
+        put_be32 (out + 4, unzigzag (table_next_varint (&p)) + add);
+      }
+    } else {
+      for (; i < stop; i++, out += 8) {
+        guint32 n = (guint32) table_next_varint (&p);
+        put_be32 (out, n);
+        put_be32 (out + 4, (guint32) table_next_varint (&p) + add);
+      }
+    }
+  }
+  for (; i < end; i++, out += 8) {
+    const DurationRun *r = &l->tail[i - l->packed];
+    put_be32 (out, r->count);
+    put_be32 (out + 4, r->delta + add);
+  }
 }

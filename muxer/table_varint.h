@@ -32,3 +32,29 @@ table_get_varint (const guint8 *p, gsize *pos)
   }
   return v;
 }
+
+/* The same, with the one- to three-byte values that nearly all are inline. */
+static inline guint64
+table_next_varint (const guint8 **pp)
+{
+  const guint8 *p = *pp;
+  guint64 v = p[0];
+  if (G_LIKELY (v < 0x80)) {
+    *pp = p + 1;
+    return v;
+  }
+  v = (v & 0x7f) | (guint64) (p[1] & 0x7f) << 7;
+  if (G_LIKELY (p[1] < 0x80)) {
+    *pp = p + 2;
+    return v;
+  }
+  v |= (guint64) (p[2] & 0x7f) << 14;
+  if (G_LIKELY (p[2] < 0x80)) {
+    *pp = p + 3;
+    return v;
+  }
+  gsize pos = 0;
+  v = table_get_varint (p, &pos);
+  *pp = p + pos;
+  return v;
+}
