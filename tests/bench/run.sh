@@ -374,6 +374,24 @@ T_TS_SEQ=$(med $t)
 T_TS_CAT=$(med $u)
 unmount
 
+# 11. Resident tables a sample (issue 14), by container: the 24-hour fMP4 of
+# figure 5, the 1-hour recording remuxed to Matroska as FFmpeg interleaves it
+# (every frame a block of its own, so nearly every sample a chunk of its own),
+# and the TS of figure 10 (with its locators).  `livemp4 inspect` counts what
+# recording_memory() does: tables, extents, indexer state.
+log "11: tables a sample, by container"
+MKV_REC=$BENCH_DIR/mkv/rec-1h.mkv
+mkdir -p "$(dirname "$MKV_REC")"
+if [[ ! -s $MKV_REC ]]; then
+  log "making rec-1h.mkv"
+  ffmpeg "${q[@]}" -i "$IN/rec-1h.mp4" -c copy -f matroska "$MKV_REC.part"
+  mv "$MKV_REC.part" "$MKV_REC"
+fi
+MKV_INSPECT=$("$LIVEMP4" inspect "$MKV_REC")
+MKV_SAMPLES=$(awk '/^samples:/ { print $2 }' <<<"$MKV_INSPECT")
+MKV_TABLES=$(awk '/^memory:/ { print $2 }' <<<"$MKV_INSPECT")
+per_sample() { awk -v m="$1" -v n="$2" 'BEGIN { printf "%.1f", m / n }'; }
+
 # ------------------------------------------------------------ report --------
 ms() { fmt "$(awk -v s="$1" 'BEGIN { print s * 1000 }')" '%.2f ms'; }
 sec() { fmt "$1" '%.2f s'; }
@@ -407,6 +425,13 @@ row "10. TS 1 h: open+read 1 MiB, fresh" "$(ms "$T_TS_COLD")" "remux $(sec "$T_T
 r10b=$(ratio "$(mbps "$TS_VSIZE" "$T_TS_SEQ")" "$(mbps "$(fsize "$TS_REC")" "$T_TS_CAT")")
 row "    TS sequential read (gathered)" "$(mbps "$TS_VSIZE" "$T_TS_SEQ") MB/s" "cat (page cache) $(mbps "$(fsize "$TS_REC")" "$T_TS_CAT") MB/s" "${r10b}x" ">=0.5x" "$(verdict "$r10b" ">=" 0.5)"
 row "    TS tables + locators a sample" "$(awk -v m="$TS_TABLES" -v n="$TS_SAMPLES" 'BEGIN { printf "%.1f", m / n }') B" "$TS_SAMPLES samples" "-" "<=16 B" "$(verdict "$(awk -v m="$TS_TABLES" -v n="$TS_SAMPLES" 'BEGIN { printf "%.1f", m / n }')" "<=" 16)"
+
+B_FMP4=$(per_sample "$TABLE_BYTES" "$SAMPLES")
+B_MKV=$(per_sample "$MKV_TABLES" "$MKV_SAMPLES")
+B_TS=$(per_sample "$TS_TABLES" "$TS_SAMPLES")
+row "11. tables a sample: fMP4 (24 h)" "$B_FMP4 B" "$SAMPLES samples" "-" "<=8 B" "$(verdict "$B_FMP4" "<=" 8)"
+row "    Matroska, interleaved (1 h)" "$B_MKV B" "$MKV_SAMPLES samples" "-" "<=12 B" "$(verdict "$B_MKV" "<=" 12)"
+row "    MPEG-TS (1 h)" "$B_TS B" "$TS_SAMPLES samples" "-" "<=16 B" "$(verdict "$B_TS" "<=" 16)"
 
 echo
 echo "livemp4fs benchmarks — $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, load $LOAD_START at start, $LOAD_END at end"
