@@ -229,7 +229,7 @@ sample_table_write_chunk_offsets (const SampleTable *t, guint32 first, guint32 c
   /* Decoded in a tight loop from the cursor's state: most of a Matroska
    * moov is this. */
   const guint32 *sizes = (const guint32 *) t->sizes->data;
-  const guint8 *p = l->bytes->data + c.byte;
+  const guint8 *p = l->bytes->len ? l->bytes->data + c.byte : NULL;   /* NULL: only the last chunk */
   guint64 offset = c.chunk.payload_offset;
   guint32 sample = c.chunk.first_sample, in_chunk = c.chunk.count;
   for (guint32 i = first;; ) {
