@@ -50,7 +50,7 @@ plan_track (TrackPlan *p, guint32 movie_timescale)
    * does, so a B-frame delay neither shortens the track nor moves it (8.6.6). */
   gint64 shift = -(gint64) sample_table_min_offset (&t->table, p->n);
   gint64 start = t->edit_base + (gint64) MIN (t->first_decode_time, (guint64) G_MAXINT64 / 2) - shift;
-  gint64 first_offset = p->n && t->table.offsets->len ? g_array_index (t->table.offsets, OffsetRun, 0).offset : 0;
+  gint64 first_offset = p->n && t->table.offsets->len ? sample_table_offset_run (&t->table, 0).offset : 0;
   first_offset += shift;
   /* A track with no sample in the snapshot has no start yet: what the
    * indexer learns of it later must not reach this snapshot. */

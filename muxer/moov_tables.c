@@ -71,7 +71,7 @@ write_ctts (ByteWriter *w, const SampleTable *t, guint32 n, Moov *out)
   MoovTable table = { .kind = MOOV_CTTS, .table = t };
   table.shift = negative ? (guint32) -(gint64) sample_table_min_offset (t, n) : 0;
   table.entries = sample_table_offset_runs (t, n, &table.last[0]);
-  table.last[1] = (guint32) g_array_index (t->offsets, OffsetRun, table.entries - 1).offset + table.shift;
+  table.last[1] = (guint32) sample_table_offset_run (t, table.entries - 1).offset + table.shift;
   write_table (w, FOURCC ('c', 't', 't', 's'), 0, &table, out);
 }
 
@@ -118,7 +118,7 @@ write_chunk_offsets (ByteWriter *w, const SampleTable *t, guint32 n, Moov *out)
   MoovTable table = { .kind = out->co64 ? MOOV_CO64 : MOOV_STCO, .table = t };
   table.entries = sample_table_chunk_count (t, n);
   if (table.entries) {
-    guint64 last = g_array_index (t->chunks, Chunk, table.entries - 1).payload_offset;
+    guint64 last = sample_table_chunk (t, table.entries - 1).payload_offset;
     out->last_chunk_offset = MAX (out->last_chunk_offset, last);
   }
   write_table (w, out->co64 ? FOURCC ('c', 'o', '6', '4') : FOURCC ('s', 't', 'c', 'o'), 0, &table, out);
@@ -160,24 +160,21 @@ encode_entries (const MoovTable *table, guint32 first, guint32 count, guint8 *ou
   if (own_last)
     end--;
   switch (table->kind) {
-  case MOOV_STTS: {
-    /* The last two entries are the snapshot's own (TablePin). */
-    const DurationRun *runs = (const DurationRun *) t->durations->data;
-    for (guint32 i = first; i < end; i++, out += 8) {
-      gboolean before_last = i + 2 == table->entries;
-      put32 (out, before_last ? table->before_last[0] : runs[i].count);
-      put32 (out + 4, before_last ? table->before_last[1] : runs[i].delta);
+  case MOOV_STTS:
+    run_list_write (t->durations, first, end - first, 0, out);
+    /* The entry before the last is the snapshot's own (TablePin): the
+     * table's may have changed since.  Runs before it never change. */
+    if (first + 2 <= table->entries && table->entries - 2 < end) {
+      guint8 *p = out + 8 * (gsize) (table->entries - 2 - first);
+      put32 (p, table->before_last[0]);
+      put32 (p + 4, table->before_last[1]);
     }
+    out += 8 * (gsize) (end - first);
     break;
-  }
-  case MOOV_CTTS: {
-    const OffsetRun *runs = (const OffsetRun *) t->offsets->data;
-    for (guint32 i = first; i < end; i++, out += 8) {
-      put32 (out, runs[i].count);
-      put32 (out + 4, (guint32) runs[i].offset + table->shift);
-    }
+  case MOOV_CTTS:
+    run_list_write (t->offsets, first, end - first, table->shift, out);
+    out += 8 * (gsize) (end - first);
     break;
-  }
   case MOOV_STSS: {
     const guint32 *syncs = (const guint32 *) t->syncs->data;
     for (guint32 i = first; i < end; i++, out += 4)
@@ -199,18 +196,12 @@ encode_entries (const MoovTable *table, guint32 first, guint32 count, guint8 *ou
     }
     break;
   }
-  case MOOV_STCO: {
-    const Chunk *chunks = (const Chunk *) t->chunks->data;
-    for (guint32 i = first; i < end; i++, out += 4)
-      put32 (out, (guint32) (chunks[i].payload_offset + table->base));
+  case MOOV_STCO:
+  case MOOV_CO64:
+    /* Chunk offsets never change once a chunk begins: the table's are the snapshot's. */
+    sample_table_write_chunk_offsets (t, first, end - first, table->base, table->kind == MOOV_CO64, out);
+    out += (gsize) (end - first) * entry_width (table->kind);
     break;
-  }
-  case MOOV_CO64: {
-    const Chunk *chunks = (const Chunk *) t->chunks->data;
-    for (guint32 i = first; i < end; i++, out += 8)
-      put64 (out, chunks[i].payload_offset + table->base);
-    break;
-  }
   }
   if (own_last)
     for (guint k = 0; k < entry_width (table->kind) / 4; k++)

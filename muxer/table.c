@@ -8,10 +8,10 @@ sample_table_init (SampleTable *t)
 {
   *t = (SampleTable) { 0 };
   t->sizes = g_array_new (FALSE, FALSE, sizeof (guint32));
-  t->durations = g_array_new (FALSE, FALSE, sizeof (DurationRun));
-  t->offsets = g_array_new (FALSE, FALSE, sizeof (OffsetRun));
+  t->durations = run_list_new (FALSE);
+  t->offsets = run_list_new (TRUE);
   t->syncs = g_array_new (FALSE, FALSE, sizeof (guint32));
-  t->chunks = g_array_new (FALSE, FALSE, sizeof (Chunk));
+  t->chunks = chunk_list_new ();
   t->chunk_runs = g_array_new (FALSE, FALSE, sizeof (ChunkRun));
   t->offset_minima = g_array_new (FALSE, FALSE, sizeof (OffsetMinimum));
   t->all_sync = TRUE;
@@ -25,10 +25,10 @@ void
 sample_table_clear (SampleTable *t)
 {
   g_clear_pointer (&t->sizes, g_array_unref);
-  g_clear_pointer (&t->durations, g_array_unref);
-  g_clear_pointer (&t->offsets, g_array_unref);
+  g_clear_pointer (&t->durations, run_list_free);
+  g_clear_pointer (&t->offsets, run_list_free);
   g_clear_pointer (&t->syncs, g_array_unref);
-  g_clear_pointer (&t->chunks, g_array_unref);
+  g_clear_pointer (&t->chunks, chunk_list_free);
   g_clear_pointer (&t->chunk_runs, g_array_unref);
   g_clear_pointer (&t->offset_minima, g_array_unref);
 }
@@ -61,24 +61,24 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
   g_return_if_fail (t->count < G_MAXUINT32);
   if (index > 0) {
     /* The last sample's duration is final now: it joins the settled end. */
-    gint32 last_offset = g_array_index (t->offsets, OffsetRun, t->offsets->len - 1).offset;
+    gint32 last_offset = (gint32) run_list_last (t->offsets)->delta;
     t->settled_presentation_end = MAX (t->settled_presentation_end, (gint64) t->duration + last_offset);
   }
   PUSH (t->sizes, guint32, s->size);
   if (index > 0 && t->first_other_size == G_MAXUINT32 && s->size != g_array_index (t->sizes, guint32, 0))
     t->first_other_size = index;
 
-  DurationRun *d = t->durations->len ? &g_array_index (t->durations, DurationRun, t->durations->len - 1) : NULL;
+  DurationRun *d = run_list_last (t->durations);
   if (d && d->delta == s->duration)
     d->count++;
   else
-    PUSH (t->durations, DurationRun, { 1, s->duration });
+    run_list_push (t->durations, 1, s->duration);
 
-  OffsetRun *o = t->offsets->len ? &g_array_index (t->offsets, OffsetRun, t->offsets->len - 1) : NULL;
-  if (o && o->offset == s->composition_offset)
+  DurationRun *o = run_list_last (t->offsets);
+  if (o && o->delta == (guint32) s->composition_offset)
     o->count++;
   else
-    PUSH (t->offsets, OffsetRun, { 1, s->composition_offset });
+    run_list_push (t->offsets, 1, (guint32) s->composition_offset);
   if (s->composition_offset != 0 && t->first_offset == G_MAXUINT32)
     t->first_offset = index;
   if (s->composition_offset < 0 && t->first_negative_offset == G_MAXUINT32)
@@ -97,13 +97,13 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
     PUSH (t->syncs, guint32, index);
   }
 
-  Chunk *c = t->chunks->len ? &g_array_index (t->chunks, Chunk, t->chunks->len - 1) : NULL;
+  Chunk *c = t->chunks->len ? &t->chunks->last : NULL;
   if (c && t->payload_end == s->payload_offset && c->description_index == s->description_index) {
     c->count++;
   } else {
     if (c)
       close_chunk (t, c);
-    PUSH (t->chunks, Chunk, { s->payload_offset, index, 1, s->description_index });
+    chunk_list_push (t->chunks, &(Chunk) { s->payload_offset, index, 1, s->description_index }, t->payload_end);
   }
 
   t->count++;
@@ -114,28 +114,29 @@ sample_table_append (SampleTable *t, const SampleInfo *s)
 guint32
 sample_table_last_duration (const SampleTable *t)
 {
-  return t->durations->len ? g_array_index (t->durations, DurationRun, t->durations->len - 1).delta : 0;
+  return t->durations->len ? run_list_last (t->durations)->delta : 0;
 }
 
 gint
 sample_table_set_last_duration (SampleTable *t, guint32 duration)
 {
   g_return_val_if_fail (t->count > 0, 0);
-  guint last = t->durations->len - 1;
-  DurationRun *d = &g_array_index (t->durations, DurationRun, last);
+  DurationRun *d = run_list_last (t->durations);
   guint32 old = d->delta;
   if (old == duration)
     return 0;
   t->duration = t->duration - old + duration;
   if (d->count > 1) {
     d->count--;
-    PUSH (t->durations, DurationRun, { 1, duration });
+    run_list_push (t->durations, 1, duration);
     return 1;
   }
-  DurationRun *before = last ? &g_array_index (t->durations, DurationRun, last - 1) : NULL;
+  /* A run of one follows a split or a new run, so the run before it is
+   * kept whole: runs are packed only once two more follow them. */
+  DurationRun *before = run_list_before_last (t->durations);
   if (before && before->delta == duration) {
     before->count++;
-    g_array_set_size (t->durations, last);
+    run_list_drop_last (t->durations);
     return -1;
   }
   d->delta = duration;
@@ -145,16 +146,10 @@ sample_table_set_last_duration (SampleTable *t, guint32 duration)
 guint64
 sample_table_duration (const SampleTable *t, guint32 n)
 {
-  /* From the end: a snapshot is taken of (nearly) all samples. */
-  guint64 total = t->duration;
-  guint32 past = t->count - MIN (n, t->count);
-  for (guint i = t->durations->len; i > 0 && past > 0; i--) {
-    const DurationRun *d = &g_array_index (t->durations, DurationRun, i - 1);
-    guint32 c = MIN (d->count, past);
-    total -= (guint64) c * d->delta;
-    past -= c;
-  }
-  return total;
+  RunCursor c;
+  if (!run_list_locate (t->durations, MIN (n, t->count), &c))
+    return 0;
+  return c.sum_before + (guint64) (MIN (n, t->count) - c.samples_before) * c.run.delta;
 }
 
 void
@@ -163,37 +158,44 @@ sample_table_pin (const SampleTable *t, TablePin *pin)
   *pin = (TablePin) { .duration = t->duration };
   if (t->count) {
     /* The last sample ends at the table's duration plus its offset. */
-    gint32 last_offset = g_array_index (t->offsets, OffsetRun, t->offsets->len - 1).offset;
+    gint32 last_offset = (gint32) run_list_last ((RunList *) t->offsets)->delta;
     pin->presentation_end = MAX (t->settled_presentation_end, (gint64) t->duration + last_offset);
   }
   guint32 last_count;
   pin->stts_entries = sample_table_duration_runs (t, t->count, &last_count);
   if (pin->stts_entries >= 2)
-    pin->stts_tail[0] = g_array_index (t->durations, DurationRun, pin->stts_entries - 2);
+    pin->stts_tail[0] = run_list_get (t->durations, pin->stts_entries - 2);
   if (pin->stts_entries >= 1) {
-    pin->stts_tail[1] = g_array_index (t->durations, DurationRun, pin->stts_entries - 1);
+    pin->stts_tail[1] = run_list_get (t->durations, pin->stts_entries - 1);
     pin->stts_tail[1].count = last_count;
   }
 }
 
-/* The runs (each a guint32 count first) that the first n of total samples
- * span, walked from the end, and the samples within n of the last of them. */
+/* The runs that the first n of total samples span, and the samples within
+ * n of the last of them. */
 static guint32
-runs_spanned (const GArray *runs, guint32 total, guint32 n, guint32 *last_count)
+runs_spanned (const RunList *runs, guint32 total, guint32 n, guint32 *last_count)
 {
-  guint size = g_array_get_element_size ((GArray *) runs);
-  guint32 past = total - MIN (n, total);
-  for (guint i = runs->len; i > 0; i--) {
-    guint32 c;
-    memcpy (&c, runs->data + (gsize) (i - 1) * size, sizeof c);
-    if (c > past) {
-      *last_count = c - past;
-      return i;
-    }
-    past -= c;
+  RunCursor c;
+  if (!run_list_locate (runs, MIN (n, total), &c)) {
+    *last_count = 0;
+    return 0;
   }
-  *last_count = 0;
-  return 0;
+  *last_count = MIN (n, total) - c.samples_before;
+  return c.index + 1;
+}
+
+DurationRun
+sample_table_duration_run (const SampleTable *t, guint32 i)
+{
+  return run_list_get (t->durations, i);
+}
+
+OffsetRun
+sample_table_offset_run (const SampleTable *t, guint32 i)
+{
+  DurationRun r = run_list_get (t->offsets, i);
+  return (OffsetRun) { r.count, (gint32) r.delta };
 }
 
 guint32
@@ -228,13 +230,6 @@ count_below (const GArray *a, gsize field_offset, guint32 n)
 }
 
 guint32
-sample_table_chunk_count (const SampleTable *t, guint32 n)
-{
-  /* Chunks whose first sample lies below n. */
-  return count_below (t->chunks, G_STRUCT_OFFSET (Chunk, first_sample), n);
-}
-
-guint32
 sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last)
 {
   guint32 n_chunks = sample_table_chunk_count (t, n);
@@ -244,16 +239,16 @@ sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last)
   /* Runs that begin before the snapshot's last chunk describe the chunks
    * before it as they are for good. */
   guint lo = count_below (t->chunk_runs, G_STRUCT_OFFSET (ChunkRun, first_chunk), n_chunks - 1);
-  const Chunk *c = &g_array_index (t->chunks, Chunk, n_chunks - 1);
-  guint32 samples = MIN (c->count, n - c->first_sample);
+  Chunk c = sample_table_chunk (t, n_chunks - 1);
+  guint32 samples = MIN (c.count, n - c.first_sample);
   if (lo > 0) {
     const ChunkRun *r = &g_array_index (t->chunk_runs, ChunkRun, lo - 1);
-    if (r->samples == samples && r->description_index == c->description_index) {
+    if (r->samples == samples && r->description_index == c.description_index) {
       *last = *r;
       return lo;
     }
   }
-  *last = (ChunkRun) { n_chunks - 1, samples, c->description_index };
+  *last = (ChunkRun) { n_chunks - 1, samples, c.description_index };
   return lo + 1;
 }
 
@@ -301,9 +296,9 @@ sample_table_bytes (const SampleTable *t, guint32 n)
 gsize
 sample_table_memory (const SampleTable *t)
 {
-  return t->sizes->len * sizeof (guint32) + t->durations->len * sizeof (DurationRun) +
-         t->offsets->len * sizeof (OffsetRun) + t->syncs->len * sizeof (guint32) +
-         t->chunks->len * sizeof (Chunk) + t->chunk_runs->len * sizeof (ChunkRun) +
+  return t->sizes->len * sizeof (guint32) + run_list_memory (t->durations) +
+         run_list_memory (t->offsets) + t->syncs->len * sizeof (guint32) +
+         chunk_list_memory (t->chunks) + t->chunk_runs->len * sizeof (ChunkRun) +
          t->offset_minima->len * sizeof (OffsetMinimum);
 }
 
@@ -316,14 +311,30 @@ sample_cursor_init (SampleCursor *c)
 gboolean
 sample_cursor_next (const SampleTable *t, SampleCursor *c, SampleInfo *out, guint64 *decode_time)
 {
-  if (c->index >= t->count || c->duration_run >= t->durations->len || c->offset_run >= t->offsets->len ||
-      c->chunk >= t->chunks->len)
+  if (c->index >= t->count || t->durations->len == 0 || t->offsets->len == 0 || t->chunks->len == 0)
     return FALSE;
-  const DurationRun *d = &g_array_index (t->durations, DurationRun, c->duration_run);
-  const OffsetRun *o = &g_array_index (t->offsets, OffsetRun, c->offset_run);
-  const Chunk *ch = &g_array_index (t->chunks, Chunk, c->chunk);
-  if (c->index == ch->first_sample)
-    c->payload_offset = ch->payload_offset;
+  if (!c->started) {
+    run_cursor_init (&c->duration, t->durations, 0);
+    run_cursor_init (&c->offset, t->offsets, 0);
+    chunk_cursor_init (&c->chunk, t, 0);
+    c->payload_offset = c->chunk.chunk.payload_offset;
+    c->started = TRUE;
+  }
+  if (c->duration_used >= c->duration.run.count) {
+    if (!run_cursor_next (&c->duration))
+      return FALSE;
+    c->duration_used = 0;
+  }
+  if (c->offset_used >= c->offset.run.count) {
+    if (!run_cursor_next (&c->offset))
+      return FALSE;
+    c->offset_used = 0;
+  }
+  if (c->index >= c->chunk.chunk.first_sample + c->chunk.chunk.count) {
+    if (!chunk_cursor_next (&c->chunk))
+      return FALSE;
+    c->payload_offset = c->chunk.chunk.payload_offset;
+  }
   gboolean sync = t->all_sync;
   if (!sync && c->sync_entry < t->syncs->len && g_array_index (t->syncs, guint32, c->sync_entry) == c->index) {
     sync = TRUE;
@@ -331,25 +342,17 @@ sample_cursor_next (const SampleTable *t, SampleCursor *c, SampleInfo *out, guin
   }
   *out = (SampleInfo) {
     .size = g_array_index (t->sizes, guint32, c->index),
-    .duration = d->delta,
-    .composition_offset = o->offset,
+    .duration = c->duration.run.delta,
+    .composition_offset = (gint32) c->offset.run.delta,
     .sync = sync,
-    .description_index = ch->description_index,
+    .description_index = c->chunk.chunk.description_index,
     .payload_offset = c->payload_offset,
   };
   *decode_time = c->decode_time;
   c->index++;
-  c->decode_time += d->delta;
+  c->decode_time += out->duration;
   c->payload_offset += out->size;
-  if (++c->duration_used >= d->count) {
-    c->duration_run++;
-    c->duration_used = 0;
-  }
-  if (++c->offset_used >= o->count) {
-    c->offset_run++;
-    c->offset_used = 0;
-  }
-  if (c->index >= ch->first_sample + ch->count)
-    c->chunk++;
+  c->duration_used++;
+  c->offset_used++;
   return TRUE;
 }

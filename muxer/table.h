@@ -33,6 +33,85 @@ typedef struct {
   guint32 description_index;  /* 1-based stsd entry */
 } Chunk;
 
+/* Duration (stts) or composition offset (ctts) runs, packed: every run but
+ * the last two, which may still change, is a few bytes (table_runs.c), with
+ * a mark every RUN_MARK_EVERY runs.  Offsets are kept as guint32 in
+ * DurationRun.delta.  len counts every run. */
+#define RUN_MARK_EVERY 64
+
+typedef struct {
+  guint64 sum;                /* of count * value over the runs before */
+  guint32 samples;            /* in the runs before */
+  guint32 byte;               /* where the run starts */
+} RunMark;
+
+typedef struct {
+  guint32 len;                /* runs, the last two included */
+  guint32 packed;             /* runs in bytes: len - 2, or 0 */
+  gboolean is_signed;         /* values are gint32 (ctts) */
+  GByteArray *bytes;
+  GArray *marks;              /* RunMark of runs 0, RUN_MARK_EVERY, ... */
+  guint32 packed_samples;
+  guint64 packed_sum;
+  DurationRun tail[2];        /* runs packed .. len - 1 */
+} RunList;
+
+/* Reads runs in order from any one of them. */
+typedef struct {
+  const RunList *list;
+  guint32 index;              /* of run */
+  DurationRun run;
+  guint32 samples_before;     /* in the runs before this one */
+  guint64 sum_before;         /* of count * value over the runs before (durations) */
+  guint byte;                 /* where the next packed run starts */
+} RunCursor;
+
+/* Puts c on run i (i < l->len). */
+void run_cursor_init (RunCursor *c, const RunList *l, guint32 i);
+/* Moves c to the next run; FALSE (c unchanged) past the last. */
+gboolean run_cursor_next (RunCursor *c);
+/* Puts c on the run that holds sample n - 1; FALSE if n or l is empty. */
+gboolean run_list_locate (const RunList *l, guint32 n, RunCursor *c);
+/* Run i as it stands now. */
+DurationRun run_list_get (const RunList *l, guint32 i);
+/* Writes runs [first, first + count) as big-endian stts/ctts entries, add
+ * added to each value (modulo 2^32). */
+void run_list_write (const RunList *l, guint32 first, guint32 count, guint32 add, guint8 *out);
+/* Whether a and b hold the same runs. */
+gboolean run_list_equal (const RunList *a, const RunList *b);
+
+/* For table.c. */
+RunList *run_list_new (gboolean is_signed);
+void run_list_free (RunList *l);
+void run_list_push (RunList *l, guint32 count, guint32 value);
+DurationRun *run_list_last (RunList *l);          /* NULL while empty */
+DurationRun *run_list_before_last (RunList *l);   /* NULL unless kept whole */
+void run_list_drop_last (RunList *l);
+gsize run_list_memory (const RunList *l);
+
+/* The chunks of a table, packed: every chunk but the last, which still
+ * grows, is a few bytes (table_chunks.c), with an absolute mark every
+ * CHUNK_MARK_EVERY chunks for the searches.  Read through
+ * sample_table_chunk() and ChunkCursor; len counts the last one too. */
+#define CHUNK_MARK_EVERY 128
+
+typedef struct {
+  guint64 payload_offset;     /* of the chunk the mark stands for */
+  guint32 first_sample;
+  guint32 description_index;
+  guint32 byte;               /* where that chunk's entry starts */
+} ChunkMark;
+
+typedef struct {
+  guint32 len;                /* chunks, the last one included */
+  guint32 closed;             /* chunks packed in bytes (len - 1, or 0) */
+  GByteArray *bytes;          /* the closed chunks' entries */
+  GArray *marks;              /* ChunkMark of chunks 0, CHUNK_MARK_EVERY, ... */
+  Chunk last;                 /* the last chunk, while len > 0 */
+  guint64 last_gap_from;      /* payload end of the chunk before the last */
+  guint32 packed_description; /* of the last packed chunk */
+} ChunkList;
+
 /* A run of chunks with the same samples and description (8.7.4). */
 typedef struct {
   guint32 first_chunk;        /* 0-based */
@@ -45,11 +124,11 @@ typedef struct {
   guint64 duration;           /* sum of all durations */
   guint64 payload_end;        /* payload offset just past the last sample */
   GArray *sizes;              /* guint32 */
-  GArray *durations;          /* DurationRun */
-  GArray *offsets;            /* OffsetRun */
+  RunList *durations;         /* stts */
+  RunList *offsets;           /* ctts */
   GArray *syncs;              /* guint32 0-based sample numbers; empty while all are sync */
   gboolean all_sync;
-  GArray *chunks;             /* Chunk */
+  ChunkList *chunks;
   GArray *chunk_runs;         /* ChunkRun of the chunks before the last */
   /* The first sample that differs from sample 0 in size, has a composition
    * offset, has a negative one; G_MAXUINT32 while there is none. */
@@ -112,6 +191,32 @@ guint64 sample_table_duration (const SampleTable *t, guint32 n);
 guint32 sample_table_duration_runs (const SampleTable *t, guint32 n, guint32 *last_count);
 guint32 sample_table_offset_runs (const SampleTable *t, guint32 n, guint32 *last_count);
 guint32 sample_table_chunk_count (const SampleTable *t, guint32 n);
+/* Chunk i (i < t->chunks->len) as it stands now: its count may still grow
+ * if it is the last; a snapshot caps it at its own sample count. */
+Chunk sample_table_chunk (const SampleTable *t, guint32 i);
+/* The chunk that starts last at or before payload_offset; FALSE if none does. */
+gboolean sample_table_chunk_at (const SampleTable *t, guint64 payload_offset, Chunk *out);
+
+/* Writes the offsets of chunks [first, first + count), base added, as
+ * big-endian stco (32-bit, truncated) or co64 entries. */
+void sample_table_write_chunk_offsets (const SampleTable *t, guint32 first, guint32 count, guint64 base,
+                                       gboolean co64, guint8 *out);
+
+/* Reads chunks in order from any one of them, a few bytes each. */
+typedef struct {
+  const SampleTable *table;
+  guint32 index;              /* of chunk */
+  Chunk chunk;
+  guint byte;                 /* where the next packed entry starts */
+} ChunkCursor;
+
+/* Puts c on chunk i (i < t->chunks->len). */
+void chunk_cursor_init (ChunkCursor *c, const SampleTable *t, guint32 i);
+/* Moves c to the next chunk; FALSE (c unchanged) past the last. */
+gboolean chunk_cursor_next (ChunkCursor *c);
+/* Run i of the durations, of the composition offsets (i below ->len). */
+DurationRun sample_table_duration_run (const SampleTable *t, guint32 i);
+OffsetRun sample_table_offset_run (const SampleTable *t, guint32 i);
 /* The stsc entries of the first n samples and the last of them: the runs of
  * closed chunks, and the snapshot's last chunk as it stands within n. */
 guint32 sample_table_chunk_runs (const SampleTable *t, guint32 n, ChunkRun *last);
@@ -129,18 +234,26 @@ sample_table_moov_bytes (const SampleTable *t)
   return 8ull * t->durations->len + 8ull * t->offsets->len + 4ull * t->syncs->len + 4ull * t->count +
          12ull * (t->chunk_runs->len + (t->chunks->len > 0)) + 8ull * t->chunks->len;
 }
+/* For table.c: the chunk list's storage (table_chunks.c). */
+ChunkList *chunk_list_new (void);
+void chunk_list_free (ChunkList *l);
+/* Makes c the last chunk; the one before it, which ended at payload_end, is packed. */
+void chunk_list_push (ChunkList *l, const Chunk *c, guint64 payload_end);
+gsize chunk_list_memory (const ChunkList *l);
 /* A walk over the samples one by one, in decode order (segment.c): each
  * sample's size, duration, composition offset, sync flag, description and
  * payload offset, and its decode time from the track's first sample.  The
- * cursor is a position only; it may be copied to resume a walk later. */
+ * cursor is a position only; it may be copied to resume a walk later, while
+ * the table has not changed. */
 typedef struct {
   guint32 index;              /* the next sample */
-  guint duration_run, duration_used;
-  guint offset_run, offset_used;
-  guint sync_entry;
-  guint chunk;
   guint64 payload_offset;     /* of the next sample */
   guint64 decode_time;        /* of the next sample */
+  gboolean started;
+  RunCursor duration, offset;
+  guint32 duration_used, offset_used;
+  ChunkCursor chunk;
+  guint sync_entry;
 } SampleCursor;
 
 void sample_cursor_init (SampleCursor *c);

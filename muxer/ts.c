@@ -471,26 +471,16 @@ produce_sample (TsState *st, TsReader *reader, TsStream *s, guint32 i, TsLocator
 static gboolean
 find_sample (TsState *st, guint64 offset, TsStream **out, guint32 *sample, guint32 *chunk_end, guint64 *start)
 {
-  const Chunk *best = NULL;
+  Chunk best_chunk, *best = NULL;
   TsStream *best_s = NULL;
   for (guint i = 0; i < st->streams->len; i++) {
     TsStream *s = g_ptr_array_index (st->streams, i);
-    GArray *chunks = s->track ? s->track->table.chunks : NULL;
-    if (!chunks || chunks->len == 0)
+    Chunk c;
+    if (!s->track || !sample_table_chunk_at (&s->track->table, offset, &c))
       continue;
-    guint lo = 0, hi = chunks->len;
-    while (lo < hi) {
-      guint mid = lo + (hi - lo) / 2;
-      if (g_array_index (chunks, Chunk, mid).payload_offset <= offset)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    if (lo == 0)
-      continue;
-    const Chunk *c = &g_array_index (chunks, Chunk, lo - 1);
-    if (!best || c->payload_offset > best->payload_offset) {
-      best = c;
+    if (!best || c.payload_offset > best->payload_offset) {
+      best_chunk = c;
+      best = &best_chunk;
       best_s = s;
     }
   }

@@ -444,6 +444,24 @@ T_LS_CACHED=$(med $t)
 T_LS_COLD=$(med $tn)
 T_LS_SRC=$(med $ts)
 
+# 13. Resident tables a sample (issue 14), by container: the 24-hour fMP4 of
+# figure 5, the 1-hour recording remuxed to Matroska as FFmpeg interleaves it
+# (every frame a block of its own, so nearly every sample a chunk of its own),
+# and the TS of figure 10 (with its locators).  `livemp4 inspect` counts what
+# recording_memory() does: tables, extents, indexer state.
+log "13: tables a sample, by container"
+MKV_REC=$BENCH_DIR/mkv/rec-1h.mkv
+mkdir -p "$(dirname "$MKV_REC")"
+if [[ ! -s $MKV_REC ]]; then
+  log "making rec-1h.mkv"
+  ffmpeg "${q[@]}" -i "$IN/rec-1h.mp4" -c copy -f matroska "$MKV_REC.part"
+  mv "$MKV_REC.part" "$MKV_REC"
+fi
+MKV_INSPECT=$("$LIVEMP4" inspect "$MKV_REC")
+MKV_SAMPLES=$(awk '/^samples:/ { print $2 }' <<<"$MKV_INSPECT")
+MKV_TABLES=$(awk '/^memory:/ { print $2 }' <<<"$MKV_INSPECT")
+per_sample() { awk -v m="$1" -v n="$2" 'BEGIN { printf "%.1f", m / n }'; }
+
 # ------------------------------------------------------------ report --------
 ms() { fmt "$(awk -v s="$1" 'BEGIN { print s * 1000 }')" '%.2f ms'; }
 sec() { fmt "$1" '%.2f s'; }
@@ -484,6 +502,13 @@ row "    same, 1 h Matroska" "$(ms "$T_CACHED_MKV")" "remux $(sec "$T_MKV_REMUX"
 r12=$(ratio "$T_LS_CACHED" "$T_LS_SRC")
 row "12. ls -l 600 recordings, remount" "$(ms "$T_LS_CACHED")" "ls -l of the source $(ms "$T_LS_SRC")" "${r12}x" "<=10x" "$(verdict "$r12" "<=" 10)"
 row "    same without the cache" "$(ms "$T_LS_COLD")" "ls -l of the source $(ms "$T_LS_SRC")" "$(ratio "$T_LS_COLD" "$T_LS_SRC")x" "-" "-"
+
+B_FMP4=$(per_sample "$TABLE_BYTES" "$SAMPLES")
+B_MKV=$(per_sample "$MKV_TABLES" "$MKV_SAMPLES")
+B_TS=$(per_sample "$TS_TABLES" "$TS_SAMPLES")
+row "13. tables a sample: fMP4 (24 h)" "$B_FMP4 B" "$SAMPLES samples" "-" "<=8 B" "$(verdict "$B_FMP4" "<=" 8)"
+row "    Matroska, interleaved (1 h)" "$B_MKV B" "$MKV_SAMPLES samples" "-" "<=12 B" "$(verdict "$B_MKV" "<=" 12)"
+row "    MPEG-TS (1 h)" "$B_TS B" "$TS_SAMPLES samples" "-" "<=16 B" "$(verdict "$B_TS" "<=" 16)"
 
 echo
 echo "livemp4fs benchmarks — $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, load $LOAD_START at start, $LOAD_END at end"

@@ -136,15 +136,15 @@ fuzz_assert_same_recording (Recording *a, Recording *b, const char *what)
     FUZZ_CHECK (s->duration == t->duration && s->payload_end == t->payload_end && s->all_sync == t->all_sync,
                 "%s: track %u totals differ", what, i);
     FUZZ_CHECK (array_equal (s->sizes, t->sizes, sizeof (guint32)), "%s: track %u sizes differ", what, i);
-    FUZZ_CHECK (array_equal (s->durations, t->durations, sizeof (DurationRun)), "%s: track %u durations differ",
+    FUZZ_CHECK (run_list_equal (s->durations, t->durations), "%s: track %u durations differ",
                 what, i);
-    FUZZ_CHECK (array_equal (s->offsets, t->offsets, sizeof (OffsetRun)), "%s: track %u offsets differ", what, i);
+    FUZZ_CHECK (run_list_equal (s->offsets, t->offsets), "%s: track %u offsets differ", what, i);
     FUZZ_CHECK (array_equal (s->syncs, t->syncs, sizeof (guint32)), "%s: track %u sync samples differ", what, i);
     FUZZ_CHECK (s->chunks->len == t->chunks->len, "%s: track %u: %u vs %u chunks", what, i, s->chunks->len,
                 t->chunks->len);
     for (guint k = 0; k < s->chunks->len; k++) {
       /* Field by field: Chunk has padding. */
-      const Chunk *c = &g_array_index (s->chunks, Chunk, k), *d = &g_array_index (t->chunks, Chunk, k);
+      const Chunk *c = (Chunk[]) { sample_table_chunk (s, k) }, *d = (Chunk[]) { sample_table_chunk (t, k) };
       FUZZ_CHECK (c->payload_offset == d->payload_offset && c->first_sample == d->first_sample &&
                       c->count == d->count && c->description_index == d->description_index,
                   "%s: track %u chunk %u differs", what, i, k);

@@ -109,14 +109,14 @@ expected_init (Expected *x, const SampleTable *t, guint32 n)
   x->sdi = g_new0 (guint32, MAX (n, 1));
   guint32 i = 0;
   for (guint r = 0; r < t->durations->len && i < n; r++) {
-    const DurationRun *d = &g_array_index (t->durations, DurationRun, r);
+    const DurationRun *d = (DurationRun[]) { sample_table_duration_run (t, r) };
     for (guint32 k = 0; k < d->count && i < n; k++)
       x->duration[i++] = d->delta;
   }
   FUZZ_CHECK (i == n, "duration runs cover %u of %u samples", i, n);
   i = 0;
   for (guint r = 0; r < t->offsets->len && i < n; r++) {
-    const OffsetRun *o = &g_array_index (t->offsets, OffsetRun, r);
+    const OffsetRun *o = (OffsetRun[]) { sample_table_offset_run (t, r) };
     for (guint32 k = 0; k < o->count && i < n; k++)
       x->offset[i++] = o->offset;
   }
@@ -133,7 +133,7 @@ expected_init (Expected *x, const SampleTable *t, guint32 n)
   }
   i = 0;
   for (guint c = 0; c < t->chunks->len && i < n; c++) {
-    const Chunk *ch = &g_array_index (t->chunks, Chunk, c);
+    const Chunk *ch = (Chunk[]) { sample_table_chunk (t, c) };
     FUZZ_CHECK (ch->first_sample == i, "chunk %u starts at sample %u, want %u", c, ch->first_sample, i);
     guint64 off = ch->payload_offset;
     for (guint32 k = 0; k < ch->count && i < n; k++, i++) {

@@ -537,20 +537,24 @@ fb_visible (Recording *rec, guint32 track_id)
     s->sync = st->all_sync;
   }
   guint32 i = 0;
-  for (guint r = 0; r < st->durations->len; r++)
-    for (guint32 k = 0; k < g_array_index (st->durations, DurationRun, r).count; k++)
-      g_array_index (out, FbSample, i++).duration = g_array_index (st->durations, DurationRun, r).delta;
+  for (guint r = 0; r < st->durations->len; r++) {
+    DurationRun run = sample_table_duration_run (st, r);
+    for (guint32 k = 0; k < run.count; k++)
+      g_array_index (out, FbSample, i++).duration = run.delta;
+  }
   g_assert_cmpuint (i, ==, st->count);
   i = 0;
-  for (guint r = 0; r < st->offsets->len; r++)
-    for (guint32 k = 0; k < g_array_index (st->offsets, OffsetRun, r).count; k++)
-      g_array_index (out, FbSample, i++).composition_offset = g_array_index (st->offsets, OffsetRun, r).offset;
+  for (guint r = 0; r < st->offsets->len; r++) {
+    OffsetRun run = sample_table_offset_run (st, r);
+    for (guint32 k = 0; k < run.count; k++)
+      g_array_index (out, FbSample, i++).composition_offset = run.offset;
+  }
   g_assert_cmpuint (i, ==, st->count);
   for (guint k = 0; k < st->syncs->len; k++)
     g_array_index (out, FbSample, g_array_index (st->syncs, guint32, k)).sync = TRUE;
   i = 0;
   for (guint c = 0; c < st->chunks->len; c++) {
-    const Chunk *ch = &g_array_index (st->chunks, Chunk, c);
+    const Chunk *ch = (Chunk[]) { sample_table_chunk (st, c) };
     g_assert_cmpuint (ch->first_sample, ==, i);
     guint64 pos = ch->payload_offset;
     for (guint32 k = 0; k < ch->count; k++, i++) {

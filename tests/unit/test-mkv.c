@@ -177,12 +177,12 @@ describe (Recording *rec)
     guint32 delta = 0;
     for (guint32 k = 0; k < tab->count; k++) {
       if (dleft == 0) {
-        DurationRun *r = &g_array_index (tab->durations, DurationRun, d++);
+        DurationRun *r = (DurationRun[]) { sample_table_duration_run (tab, d++) };
         dleft = r->count;
         delta = r->delta;
       }
       if (oleft == 0) {
-        OffsetRun *r = &g_array_index (tab->offsets, OffsetRun, o++);
+        OffsetRun *r = (OffsetRun[]) { sample_table_offset_run (tab, o++) };
         oleft = r->count;
         off = r->offset;
       }
@@ -443,10 +443,10 @@ test_bframes_rebuild_decode_times (void)
   gint64 decode = 0;
   guint d = 0, o = 0, dleft = 0, oleft = 0;
   for (gsize i = 0; i < G_N_ELEMENTS (pts); i++) {
-    if (!dleft) dleft = g_array_index (t->table.durations, DurationRun, d++).count;
-    if (!oleft) oleft = g_array_index (t->table.offsets, OffsetRun, o++).count;
-    guint32 delta = g_array_index (t->table.durations, DurationRun, d - 1).delta;
-    gint32 offset = g_array_index (t->table.offsets, OffsetRun, o - 1).offset;
+    if (!dleft) dleft = sample_table_duration_run (&t->table, d++).count;
+    if (!oleft) oleft = sample_table_offset_run (&t->table, o++).count;
+    guint32 delta = sample_table_duration_run (&t->table, d - 1).delta;
+    gint32 offset = sample_table_offset_run (&t->table, o - 1).offset;
     dleft--;
     oleft--;
     g_assert_cmpint (offset, >=, 0);
@@ -751,9 +751,9 @@ test_audio_hole_keeps_sync (void)
   g_assert_false (sample_table_has_offsets (&t->table, 4, &negative));
   /* 20 ms frames at 48 kHz: 960, then 1020 ms up to the third, then 960, 960. */
   g_assert_cmpuint (t->table.durations->len, ==, 3);
-  g_assert_cmpuint (g_array_index (t->table.durations, DurationRun, 0).delta, ==, 960);
-  g_assert_cmpuint (g_array_index (t->table.durations, DurationRun, 1).delta, ==, 49920 - 960);
-  g_assert_cmpuint (g_array_index (t->table.durations, DurationRun, 2).count, ==, 2);
+  g_assert_cmpuint (sample_table_duration_run (&t->table, 0).delta, ==, 960);
+  g_assert_cmpuint (sample_table_duration_run (&t->table, 1).delta, ==, 49920 - 960);
+  g_assert_cmpuint (sample_table_duration_run (&t->table, 2).count, ==, 2);
   g_assert_cmpuint (sample_table_duration (&t->table, 4), ==, 49920 + 2 * 960);
 }
 

@@ -297,14 +297,14 @@ check_samples (Recording *rec, const MbTrack *tracks, guint n)
     for (guint i = 0; i < mt->n; i++) {
       g_assert_cmpuint (g_array_index (t->table.sizes, guint32, i), ==, mt->samples[i].size);
       if (run_left == 0)
-        run_left = g_array_index (t->table.durations, DurationRun, run++).count;
-      g_assert_cmpuint (g_array_index (t->table.durations, DurationRun, run - 1).delta, ==, mt->samples[i].duration);
+        run_left = sample_table_duration_run (&t->table, run++).count;
+      g_assert_cmpuint (sample_table_duration_run (&t->table, run - 1).delta, ==, mt->samples[i].duration);
       run_left--;
       gint32 offset = 0;
       if (t->table.offsets->len) {
         if (oleft == 0)
-          oleft = g_array_index (t->table.offsets, OffsetRun, orun++).count;
-        offset = g_array_index (t->table.offsets, OffsetRun, orun - 1).offset;
+          oleft = sample_table_offset_run (&t->table, orun++).count;
+        offset = sample_table_offset_run (&t->table, orun - 1).offset;
         oleft--;
       }
       g_assert_cmpint (offset, ==, mt->samples[i].cts);
@@ -321,7 +321,7 @@ check_samples (Recording *rec, const MbTrack *tracks, guint n)
   for (guint j = 0; j < n; j++) {
     Track *t = rec_track (rec, tracks[j].id);
     for (guint c = 0; c < t->table.chunks->len; c++) {
-      const Chunk *ch = &g_array_index (t->table.chunks, Chunk, c);
+      const Chunk *ch = (Chunk[]) { sample_table_chunk (&t->table, c) };
       const MbSample *s = &tracks[j].samples[ch->first_sample];
       /* Find the extent holding the chunk. */
       gboolean found = FALSE;

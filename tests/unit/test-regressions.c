@@ -98,7 +98,7 @@ test_description_index_0 (void)
   for (guint i = 0; i < rec->tracks->len; i++) {
     const SampleTable *t = &((Track *) g_ptr_array_index (rec->tracks, i))->table;
     for (guint c = 0; c < t->chunks->len; c++)
-      g_assert_cmpuint (g_array_index (t->chunks, Chunk, c).description_index, >=, 1);
+      g_assert_cmpuint (sample_table_chunk (t, c).description_index, >=, 1);
   }
 }
 
