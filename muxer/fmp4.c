@@ -308,6 +308,8 @@ fmp4_probe (const Source *src)
      * moov with mvex follows it (else a plain MP4, mp4.c's, whose moov is
      * not read here: its children's headers tell). */
     mdat_seen |= h.type == FOURCC ('m', 'd', 'a', 't');
+    if (mdat_seen && h.type == FOURCC ('h', 'o', 'o', 'v'))
+      return PROBE_NEED_MORE;   /* GStreamer is finalising: the full moov comes */
     if (h.type == FOURCC ('m', 'o', 'o', 'v')) {
       if (h.size > RECORDING_MAX_HEADER_BOX)
         return PROBE_NO;
