@@ -421,17 +421,22 @@ entry_refresh (Entry *entry, const struct stat *st)
     return;
   Source src = { .fd = entry->fd->fd, .size = (guint64) st->st_size };
   /* A hybrid MP4 finalised by its recorder is indexed again by the indexer
-   * that reads it now (recording.h), as after a read error. */
+   * that reads it now (recording.h), as after a read error; at once if this
+   * update finalised it (the file may change no more). */
   const IndexerClass *successor = recording_successor (entry->rec, &src);
-  if (recording_io_failed (entry->rec) || successor) {
-    /* A read failed last time: index again from the start (recording.h);
-     * the current snapshot stays until the new index reaches it. */
-    Recording *fresh = recording_new (successor ? successor : entry->rec->indexer, entry->path);
-    recording_unref (entry->rec);
-    entry->rec = fresh;
+  for (int pass = 0; pass < 2; pass++) {
+    if (recording_io_failed (entry->rec) || successor) {
+      /* A read failed last time: index again from the start (recording.h);
+       * the current snapshot stays until the new index reaches it. */
+      Recording *fresh = recording_new (successor ? successor : entry->rec->indexer, entry->path);
+      recording_unref (entry->rec);
+      entry->rec = fresh;
+    }
+    cache_refresh (entry, st);
+    recording_update (entry->rec, &src);
+    if (successor || !(successor = recording_successor (entry->rec, &src)))
+      break;
   }
-  cache_refresh (entry, st);
-  recording_update (entry->rec, &src);
   if (recording_io_failed (entry->rec))
     return;   /* seen stays: the next access tries again */
   entry->seen = *st;

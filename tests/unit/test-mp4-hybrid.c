@@ -121,7 +121,7 @@ full_moov (Recording *rec, gint64 shift)
       continue;
     g_assert_true (box_find_child (stbl, FOURCC ('s', 't', 'c', 'o'), &stco));
     guint8 *p = out->data + (stco.data - (h + moov_at));
-    guint32 n = GUINT32_FROM_BE (*(guint32 *) (p + 4));
+    guint32 n = (guint32) p[4] << 24 | (guint32) p[5] << 16 | (guint32) p[6] << 8 | p[7];
     for (guint32 i = 0; i < n; i++) {
       guint8 *e = p + 8 + 4 * i;
       guint64 v = (guint64) e[0] << 24 | (guint64) e[1] << 16 | (guint64) e[2] << 8 | e[3];
