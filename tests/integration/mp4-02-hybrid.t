@@ -178,11 +178,12 @@ for n in obs ff; do
 done
 
 # --- GStreamer first-moov-then-finalise, recorded live ---------------------------------------
-# gst_live OUT [VIDEO-BUFFERS AUDIO-BUFFERS]: paced in real time (identity sync=true).
+# gst_live OUT [VIDEO-BUFFERS AUDIO-BUFFERS]: paced in real time (identity sync=true).  Run in
+# the background, its process is the recorder's (exec), so that SIGKILL reaches the recorder.
 gst_live() {
   local out=$1 buffers=${2:+num-buffers=$2} abuffers=${3:+num-buffers=$3}
   # shellcheck disable=SC2086
-  gst-launch-1.0 -q -e videotestsrc $buffers ! video/x-raw,width=160,height=120,framerate=25/1 ! identity sync=true ! \
+  exec gst-launch-1.0 -q -e videotestsrc $buffers ! video/x-raw,width=160,height=120,framerate=25/1 ! identity sync=true ! \
     x264enc bframes=2 key-int-max=25 speed-preset=veryfast ! h264parse ! queue ! \
     mp4mux name=m fragment-duration=1000 fragment-mode=first-moov-then-finalise ! filesink location="$out" \
     audiotestsrc samplesperbuffer=1024 $abuffers ! audio/x-raw,rate=48000 ! identity sync=true ! avenc_aac ! aacparse ! \
