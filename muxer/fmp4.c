@@ -243,6 +243,14 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
           recording_fail (rec, "second moov at %" G_GUINT64_FORMAT, st->pos);
           break;
         }
+        ByteReader mvex;
+        if (st->mdat_first && !box_find_child (r, FOURCC ('m', 'v', 'e', 'x'), &mvex)) {
+          /* A finished first-moov-then-finalise or hybrid file (ftyp mdat
+           * moov), indexed as fragmented because it was one when probed. */
+          recording_finalise (rec);
+          st->phase = PHASE_TAIL;
+          break;
+        }
         if (!fmp4_parse_moov (st, rec, r))
           break;
         st->moov_pos = st->pos;

@@ -335,6 +335,34 @@ test_ffmpeg_seen_finished (void)
   fb_clear (&b);
 }
 
+/* A finished file given to the fragmented indexer (a listing probed it while
+ * it grew) is finalised at once, not failed, and names its successor. */
+static void
+test_finished_seen_as_fragmented (void)
+{
+  Fmp4Builder b;
+  fb_init (&b);
+  fb_ftyp (&b);
+  fb_box (&b, FOURCC ('f', 'r', 'e', 'e'), 0);
+  gsize mdat_pos = fb_len (&b);
+  fb_moov (&b, tracks, 2, TRUE);
+  fragments (&b);
+  g_autoptr (GByteArray) growing = g_byte_array_new ();
+  g_byte_array_append (growing, fb_data (&b), (guint) fb_len (&b));
+  g_autoptr (Recording) rec = index_with (&fmp4_indexer, growing->data, growing->len);
+  g_autoptr (GByteArray) moov = full_moov (rec, 0);
+  g_autoptr (GByteArray) finished = copy (growing);
+  put_u32 (finished, mdat_pos, (guint32) (growing->len - mdat_pos));
+  memcpy (finished->data + mdat_pos + 4, "mdat", 4);
+  g_byte_array_append (finished, moov->data, moov->len);
+  g_autoptr (Recording) late = index_with (&fmp4_indexer, finished->data, finished->len);
+  g_assert_false (recording_failed (late));
+  g_assert_true (recording_finalised (late));
+  Source src = source_from_memory (finished->data, finished->len);
+  g_assert_true (recording_successor (late, &src) == &mp4_indexer);
+  fb_clear (&b);
+}
+
 /* ---- GStreamer first-moov-then-finalise ---------------------------------- */
 
 /* A moof that lists samples already written before it, at data (absolute,
@@ -526,6 +554,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mp4-hybrid/obs/every-state", test_obs);
   g_test_add_func ("/mp4-hybrid/ffmpeg/every-state", test_ffmpeg);
   g_test_add_func ("/mp4-hybrid/ffmpeg/seen-finished", test_ffmpeg_seen_finished);
+  g_test_add_func ("/mp4-hybrid/ffmpeg/finished-seen-as-fragmented", test_finished_seen_as_fragmented);
   g_test_add_func ("/mp4-hybrid/gstreamer/every-state", test_gstreamer);
   return g_test_run ();
 }
