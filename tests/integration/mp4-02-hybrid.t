@@ -229,9 +229,9 @@ check "gst: the same packets at the same times as the source, in ffprobe and GSt
 k=$MNT/gst-killed.mp4
 check "gst-killed: a valid fast-start MP4 that decodes without error" check_mp4 "$k"
 to 60 ffmpeg -nostdin -v error -y -i "$SRC/gst-killed.mp4" -map 0 -c copy "$W/gst-killed.remux.mp4" 2>/dev/null
-# Data and keyframe flags only: where the killed file's last fragment starts before the sample
-# before it ends (tfdt going back by a frame, seen at about 10 s), FFmpeg keeps the tfdt and the
-# virtual file keeps decode order (the design's timing rule: never a negative stts delta).
+# Data and keyframe flags only: in this killed file one audio packet at about 9.9 s is timed a
+# frame (21 ms) later in the virtual file than in FFmpeg's reading of the source, the packets
+# around it alike (seen in two runs; not explained yet, and no note in user.livemp4.error).
 data_and_flags() { packets "$1" | awk '{ print $1, $4, $5 }' | sort -s -k1,1; }
 check "gst-killed: per stream, the packets (data, keyframe flags) FFmpeg reads in the source" \
   diff <(data_and_flags "$k") <(data_and_flags "$W/gst-killed.remux.mp4")
