@@ -413,26 +413,36 @@ entry_refresh (Entry *entry, const struct stat *st)
 {
   /* ctime too: a chmod or chown must reach the snapshot node's attributes
    * (node_lookup_snapshot makes a new node when they differ). */
+  /* A finalised recording is looked at on every access until its recorder
+   * has rewritten the head: that rewrite need not change size nor mtime. */
   if (entry->layout && st->st_size == entry->seen.st_size && same_time (&st->st_mtim, &entry->seen.st_mtim) &&
       same_time (&st->st_ctim, &entry->seen.st_ctim) && !recording_io_failed (entry->rec) &&
-      (recording_finished (entry->rec) || entry_is_live (entry)))
+      !recording_finalised (entry->rec) && (recording_finished (entry->rec) || entry_is_live (entry)))
     return;
   /* A stat taken before another thread indexed further (the background
    * indexer and a lookup, two lookups): nothing to do.  A source that really
    * shrank gets a new entry (entry_take). */
   if (entry->layout && st->st_size < entry->seen.st_size)
     return;
-  if (recording_needs_reindex (entry->rec, (guint64) st->st_size)) {
-    /* A read failed last time, or it grew past a finish: index again from
-     * the start (recording.h); the current snapshot stays until the new
-     * index reaches it. */
-    Recording *fresh = recording_new (entry->rec->indexer, entry->path);
-    recording_unref (entry->rec);
-    entry->rec = fresh;
-  }
-  cache_refresh (entry, st);
   Source src = { .fd = entry->fd->fd, .size = (guint64) st->st_size };
-  recording_update (entry->rec, &src);
+  /* A hybrid MP4 finalised by its recorder is indexed again by the indexer
+   * that reads it now (recording.h), as after a read error; at once if this
+   * update finalised it (the file may change no more). */
+  const IndexerClass *successor = recording_successor (entry->rec, &src);
+  for (int pass = 0; pass < 2; pass++) {
+    if (recording_needs_reindex (entry->rec, (guint64) st->st_size) || successor) {
+      /* A read failed last time, or it grew past a finish: index again from
+       * the start (recording.h); the current snapshot stays until the new
+       * index reaches it. */
+      Recording *fresh = recording_new (successor ? successor : entry->rec->indexer, entry->path);
+      recording_unref (entry->rec);
+      entry->rec = fresh;
+    }
+    cache_refresh (entry, st);
+    recording_update (entry->rec, &src);
+    if (successor || !(successor = recording_successor (entry->rec, &src)))
+      break;
+  }
   if (recording_io_failed (entry->rec))
     return;   /* seen stays: the next access tries again */
   entry->seen = *st;

@@ -3,6 +3,7 @@
 #include "fmp4_private.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "stbl.h"
 
@@ -128,6 +129,16 @@ read_top_header (ReadAhead *ra, guint64 pos, gsize extra, BoxHeader *hdr, gboole
   return TRUE;
 }
 
+/* Whether GStreamer finalised a first-moov-then-finalise recording: it
+ * renames the moov it wrote first ('hoov', inside the mdat it then extends
+ * over every fragment) before it writes the full moov at the end. */
+static gboolean
+gst_finalised (ReadAhead *ra, guint64 moov_pos)
+{
+  guint8 type[4];
+  return source_read (ra->src, moov_pos + 4, type, sizeof type) && memcmp (type, "moov", 4) != 0;
+}
+
 static void
 flush_pending (Fmp4State *st, Recording *rec, const Source *src)
 {
@@ -183,12 +194,29 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
         recording_fail (rec, "damaged box header at %" G_GUINT64_FORMAT, st->pos);
       break;
     }
+    if (h.size == 0 && h.type == FOURCC ('m', 'd', 'a', 't') && (st->phase == PHASE_HEAD || st->mdat_first)) {
+      /* GStreamer's first-moov-then-finalise: an mdat gets its size when
+       * its fragment is flushed; until then its samples have no moof. */
+      if (st->phase == PHASE_FRAGMENTS && gst_finalised (&ra, st->moov_pos)) {
+        recording_finalise (rec);
+        st->phase = PHASE_TAIL;
+      }
+      break;
+    }
     if (h.size == 0) {
       /* A box that runs to the end of the file ends the structure. */
       if (h.type != FOURCC ('m', 'd', 'a', 't') || st->phase != PHASE_FRAGMENTS)
         recording_fail (rec, "box at %" G_GUINT64_FORMAT " has no size", st->pos);
       st->phase = PHASE_TAIL;
       continue;
+    }
+    if (h.type == FOURCC ('m', 'o', 'o', 'v') && st->phase == PHASE_FRAGMENTS) {
+      /* A moov after the fragments: the recorder is finalising a hybrid MP4
+       * (OBS, FFmpeg's hybrid_fragmented).  The fragments end here; the
+       * finished file is another indexer's (recording_successor). */
+      recording_finalise (rec);
+      st->phase = PHASE_TAIL;
+      break;
     }
     guint64 end = st->pos + h.size;
     gboolean needs_body = h.type == FOURCC ('m', 'o', 'o', 'v') || h.type == FOURCC ('m', 'o', 'o', 'f');
@@ -215,8 +243,19 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
           recording_fail (rec, "second moov at %" G_GUINT64_FORMAT, st->pos);
           break;
         }
+        ByteReader mvex;
+        if (st->mdat_first && !box_find_child (r, FOURCC ('m', 'v', 'e', 'x'), &mvex)) {
+          /* A finished first-moov-then-finalise or hybrid file (ftyp mdat
+           * moov), indexed as fragmented because it was one when probed. */
+          recording_finalise (rec);
+          st->phase = PHASE_TAIL;
+          break;
+        }
         if (!fmp4_parse_moov (st, rec, r))
           break;
+        st->moov_pos = st->pos;
+        if (st->mdat_first)   /* renamed 'hoov' when GStreamer finalises */
+          recording_mask_source (rec, st->pos + 4, 4);
         st->phase = PHASE_FRAGMENTS;
       } else {
         if (st->phase != PHASE_FRAGMENTS) {
@@ -228,8 +267,7 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
         st->recent_moofs[st->n_moofs++ % G_N_ELEMENTS (st->recent_moofs)] = (guint32) h.size;
       }
     } else if (h.type == FOURCC ('m', 'd', 'a', 't') && st->phase == PHASE_HEAD) {
-      recording_fail (rec, "mdat before the moov: not a fragmented recording");
-      break;
+      st->mdat_first = TRUE;   /* first-moov-then-finalise: the moov lists its samples */
     }
     st->moof_expected = h.type == FOURCC ('m', 'd', 'a', 't');
     st->pos = end;
@@ -238,12 +276,33 @@ fmp4_feed (gpointer data, Recording *rec, const Source *src)
   return !rec->failed;
 }
 
+/* Whether the moov whose body is [start, end) has an mvex, by its
+ * children's headers; at most 1024 of them. */
+static gboolean
+has_mvex (const Source *src, guint64 start, guint64 end)
+{
+  guint64 pos = start;
+  for (guint n = 0; n < 1024 && pos <= end && end - pos >= 8; n++) {
+    guint8 b[8];
+    if (!source_read (src, pos, b, sizeof b))
+      return FALSE;
+    guint32 size = (guint32) b[0] << 24 | (guint32) b[1] << 16 | (guint32) b[2] << 8 | b[3];
+    if (memcmp (b + 4, "mvex", 4) == 0)
+      return TRUE;
+    if (size < 8 || size > end - pos)
+      return FALSE;   /* 64-bit sizes do not occur inside a moov of this size */
+    pos += size;
+  }
+  return FALSE;
+}
+
 static ProbeResult
 fmp4_probe (const Source *src)
 {
   g_auto (ReadAhead) ra;
   read_ahead_init (&ra, src);
   guint64 pos = 0;
+  gboolean mdat_seen = FALSE;
   for (int boxes = 0; boxes < 16; boxes++) {
     BoxHeader h;
     gboolean damaged;
@@ -251,15 +310,21 @@ fmp4_probe (const Source *src)
       return damaged || src->size - pos >= 16 ? PROBE_NO : PROBE_NEED_MORE;
     if (pos == 0 && h.type != FOURCC ('f', 't', 'y', 'p') && h.type != FOURCC ('s', 't', 'y', 'p'))
       return PROBE_NO;
-    if (h.size == 0)
+    if (h.size == 0 || h.type == FOURCC ('m', 'o', 'o', 'f'))
       return PROBE_NO;
-    if (h.type == FOURCC ('m', 'd', 'a', 't') || h.type == FOURCC ('m', 'o', 'o', 'f'))
-      return PROBE_NO;
+    /* An mdat before the moov: GStreamer's first-moov-then-finalise, if a
+     * moov with mvex follows it (else a plain MP4, mp4.c's, whose moov is
+     * not read here: its children's headers tell). */
+    mdat_seen |= h.type == FOURCC ('m', 'd', 'a', 't');
+    if (mdat_seen && h.type == FOURCC ('h', 'o', 'o', 'v'))
+      return PROBE_NEED_MORE;   /* GStreamer is finalising: the full moov comes */
     if (h.type == FOURCC ('m', 'o', 'o', 'v')) {
       if (h.size > RECORDING_MAX_HEADER_BOX)
         return PROBE_NO;
       if (pos + h.size > src->size)
         return PROBE_NEED_MORE;
+      if (mdat_seen)
+        return has_mvex (src, pos + h.header_size, pos + h.size) ? PROBE_YES : PROBE_NO;
       g_autofree guint8 *body = source_read_alloc (src, pos + h.header_size, h.size - h.header_size,
                                                    RECORDING_MAX_HEADER_BOX);
       ByteReader moov, mvex;

@@ -40,6 +40,11 @@ typedef struct {
   guint32 recent_moofs[16];      /* sizes of the last moofs, to read the next with its header */
   guint64 n_moofs;
   gboolean moof_expected;        /* pos is just past an mdat */
+  /* GStreamer's first-moov-then-finalise: the first fragment's mdat comes
+   * before the moov, each later mdat before its moof, written with size 0
+   * until the moof follows; finalising renames the moov at moov_pos. */
+  gboolean mdat_first;
+  guint64 moov_pos;
   GArray *tracks;                /* Fmp4Track */
   GArray *hidden_trex;           /* Fmp4Track (track NULL): trex of tracks not shown */
   GArray *pending;               /* PendingSample, in source order */

@@ -47,7 +47,14 @@ index_cache_hash_head (const Source *src, IndexCacheKey *key)
 gboolean
 index_cache_supported (Recording *rec)
 {
-  return !rec->indexer->read_payload && !recording_io_failed (rec) &&
+  /* Source bytes read as zeros (recording_mask_source) are not in this
+   * format: such a recording is indexed afresh, never cached. */
+  gboolean zeros = FALSE;
+  g_rw_lock_reader_lock (&rec->lock);
+  for (guint i = 0; i < rec->extents->len && !zeros; i++)
+    zeros = g_array_index (rec->extents, Extent, i).zeros != 0;
+  g_rw_lock_reader_unlock (&rec->lock);
+  return !zeros && !rec->indexer->read_payload && !recording_io_failed (rec) &&
          indexer_named ((const guint8 *) rec->indexer->name, strlen (rec->indexer->name)) != NULL;
 }
 
@@ -496,7 +503,7 @@ get_extents (ByteReader *r, Recording *rec, guint64 source_size, GError **error)
     BAD ("the extents are truncated");
   guint64 payload = 0, source_end = 0, phase = 0;
   for (guint32 i = 0; i < n; i++) {
-    Extent e;
+    Extent e = { 0 };
     if (!byte_reader_u64 (r, &e.source_offset) || !byte_reader_u64 (r, &e.payload_offset) ||
         !byte_reader_u64 (r, &e.length))
       BAD ("the extents are truncated");

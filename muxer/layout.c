@@ -212,7 +212,11 @@ layout_read (Layout *layout, const Source *src, guint64 offset, gsize len, GArra
       if (pos < e->payload_offset || pos >= e->payload_offset + e->length)
         continue;
       guint64 n = MIN (end, e->payload_offset + e->length) - pos;
-      g_array_append_val (pieces, ((LayoutPiece) { NULL, e->source_offset + (pos - e->payload_offset), n }));
+      static const guint8 zeros[RECORDING_MAX_MASK];
+      if (e->zeros)   /* at most RECORDING_MAX_MASK bytes (recording_mask_source) */
+        g_array_append_val (pieces, ((LayoutPiece) { zeros, 0, (gsize) MIN (n, sizeof zeros) }));
+      else
+        g_array_append_val (pieces, ((LayoutPiece) { NULL, e->source_offset + (pos - e->payload_offset), n }));
       pos += n;
       done += n;
     }

@@ -271,6 +271,37 @@ recording_append_produced_sample (Recording *rec, Track *track, const SampleInfo
   return TRUE;
 }
 
+void
+recording_mask_source (Recording *rec, guint64 offset, guint64 len)
+{
+  g_return_if_fail (len <= RECORDING_MAX_MASK && offset <= G_MAXUINT64 - len);
+  rec->mask_start = offset;
+  rec->mask_end = offset + len;
+}
+
+/* Splits the masked source bytes out of the last extent, which just grew,
+ * into an extent of zeros; the bytes after them continue at the same
+ * distance from the source, so the payload keeps its page phase. */
+static void
+carve_mask (Recording *rec)
+{
+  Extent *last = &g_array_index (rec->extents, Extent, rec->extents->len - 1);
+  guint64 end = last->source_offset + last->length;
+  if (rec->mask_end <= rec->mask_start || last->zeros || rec->mask_start < last->source_offset ||
+      rec->mask_end > end)
+    return;
+  Extent head = *last;
+  head.length = rec->mask_start - last->source_offset;
+  Extent zeros = (Extent) { rec->mask_start, head.payload_offset + head.length, rec->mask_end - rec->mask_start, TRUE };
+  Extent tail = (Extent) { rec->mask_end, zeros.payload_offset + zeros.length, end - rec->mask_end, FALSE };
+  g_array_set_size (rec->extents, rec->extents->len - 1);
+  if (head.length)
+    g_array_append_val (rec->extents, head);
+  g_array_append_val (rec->extents, zeros);
+  g_array_append_val (rec->extents, tail);
+  rec->mask_end = rec->mask_start;   /* carved once */
+}
+
 gboolean
 recording_append_sample (Recording *rec, Track *track, guint64 source_offset, const SampleInfo *info)
 {
@@ -294,12 +325,14 @@ recording_append_sample (Recording *rec, Track *track, guint64 source_offset, co
   guint64 gap = last ? source_offset - last_end : 0;
   if (last && gap <= EXTENT_MAX_GAP) {
     last->length += gap + info->size;
+    carve_mask (rec);
   } else {
     gap = 0;
     if (info->size > 0) {
       if (last)
         gap = (source_offset - rec->payload_len - recording_payload_phase (rec)) % RECORDING_PAGE;
-      g_array_append_val (rec->extents, ((Extent) { source_offset - gap, rec->payload_len, gap + info->size }));
+      g_array_append_val (rec->extents, ((Extent) { source_offset - gap, rec->payload_len, gap + info->size, FALSE }));
+      carve_mask (rec);
     }
   }
   s.payload_offset = rec->payload_len + gap;
@@ -386,6 +419,30 @@ recording_describe_problems (Recording *rec)
   if (s->len && s->str[s->len - 1] == '\n')
     g_string_truncate (s, s->len - 1);
   return g_string_free (s, FALSE);
+}
+
+void
+recording_finalise (Recording *rec)
+{
+  if (!g_atomic_int_get (&rec->finalised))
+    g_info ("%s: finalised by its recorder", rec->name);
+  g_atomic_int_set (&rec->finalised, TRUE);
+}
+
+gboolean
+recording_finalised (Recording *rec)
+{
+  return g_atomic_int_get (&rec->finalised);
+}
+
+const IndexerClass *
+recording_successor (Recording *rec, const Source *src)
+{
+  if (!recording_finalised (rec))
+    return NULL;
+  gboolean need_more;
+  const IndexerClass *now = recording_detect (src, &need_more);
+  return now != rec->indexer ? now : NULL;
 }
 
 const char *

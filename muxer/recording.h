@@ -52,7 +52,12 @@ typedef struct {
   guint64 source_offset;
   guint64 payload_offset;
   guint64 length;                 /* the last extent grows while samples arrive */
+  guint64 zeros;                  /* 1: source bytes the recorder rewrites later, read as zeros
+                                   * (64 bits: no padding in an Extent, which tests compare) */
 } Extent;
+
+/* Source bytes a recording may mark as rewritten later, at most. */
+#define RECORDING_MAX_MASK 64u
 
 typedef struct Recording Recording;
 
@@ -118,6 +123,8 @@ struct Recording {
   gboolean io_failed;             /* a read failed: index again (recording_io_failed) */
   gboolean finished;              /* recording_finish() ran since the last new bytes: feed_lock */
   gboolean finish_provisional;    /* ...and made samples visible that more bytes could change: atomic */
+  gboolean finalised;             /* the recorder finalised the file (recording_finalise) */
+  guint64 mask_start, mask_end;   /* recording_mask_source(); feed_lock */
   guint io_errors_at_feed;        /* source_io_errors() when the feed began: feed_lock */
   char *error;                    /* first problem met, or NULL: problems_lock */
   char *io_error;                 /* the read error that stopped it, or NULL: problems_lock */
@@ -207,6 +214,22 @@ gboolean recording_failed (Recording *rec);
  * in a new Recording.  Its snapshots taken before the update stay valid.
  * recording_describe_problems() names the error.  Any thread. */
 gboolean recording_io_failed (Recording *rec);
+/* For indexers: the recorder finalised the source into a layout another
+ * indexer reads whole (a hybrid MP4's moov written after its fragments, the
+ * head rewritten over them).  Not an error: this index ends where it is, and
+ * recording_successor() tells when the source can be indexed again. */
+void recording_finalise (Recording *rec);
+/* For indexers: source bytes [offset, offset + len) (len at most
+ * RECORDING_MAX_MASK) will be rewritten by the recorder (GStreamer renames
+ * the first moov of a first-moov-then-finalise recording): carried in the
+ * payload between samples as zeros, so a snapshot's bytes never change. */
+void recording_mask_source (Recording *rec, guint64 offset, guint64 len);
+gboolean recording_finalised (Recording *rec);
+/* For a finalised recording, the indexer that now reads src, if it is
+ * another than rec's (the finalisation is through): index src again with
+ * it in a new Recording, as after a read error.  NULL while the recorder is
+ * still rewriting (or if it never finishes); reads a few box headers. */
+const IndexerClass *recording_successor (Recording *rec, const Source *src);
 const char *recording_format_name (Recording *rec);
 gsize recording_memory (Recording *rec);
 /* Whether rec was read back from an index cache: recording_update() leaves
