@@ -198,7 +198,10 @@ track_pid "$pk"
 i=0 held=0
 while kill -0 "$pg" 2>/dev/null; do
   sleep 0.3
-  cp "$MNT/gst.mp4" "$W/gst.snap$i.mp4" 2>/dev/null && i=$((i + 1))
+  # Until its first fragment is flushed the file is ftyp + an mdat of size 0 and no moov, which
+  # is mirrored as it is (moov-less MP4 is not indexed yet): only copies of the recording count.
+  { format_is "$MNT/gst.mp4" fmp4 || format_is "$MNT/gst.mp4" mp4; } &&
+    cp "$MNT/gst.mp4" "$W/gst.snap$i.mp4" 2>/dev/null && i=$((i + 1))
   if ((!held)) && format_is "$MNT/gst.mp4" fmp4 && (($(file_size "$MNT/gst.mp4") > 200000)); then
     hold "$MNT/gst.mp4" "$W/gst.held" "$W/gst.go" &
     holder=$!
