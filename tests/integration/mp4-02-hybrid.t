@@ -117,7 +117,7 @@ snapshots_ok() {
   ((n >= 5 && bad == 0))
 }
 
-plan 25
+plan 26
 check "mount" mount_fs "$SRC" "$MNT" -o settle=2 || bail_out "cannot mount"
 
 # --- OBS and FFmpeg 7.1, state by state ------------------------------------------------------
@@ -195,13 +195,18 @@ track_pid "$pg"
 gst_live "$SRC/gst-killed.mp4" &
 pk=$!
 track_pid "$pk"
-i=0 held=0
+i=0 held=0 seen_recording=0 raw_after=0
 while kill -0 "$pg" 2>/dev/null; do
   sleep 0.3
   # Until its first fragment is flushed the file is ftyp + an mdat of size 0 and no moov, which
-  # is mirrored as it is (moov-less MP4 is not indexed yet): only copies of the recording count.
-  { format_is "$MNT/gst.mp4" fmp4 || format_is "$MNT/gst.mp4" mp4; } &&
+  # is mirrored as it is (moov-less MP4 is not indexed yet): only copies of the recording count,
+  # and looks that find the raw file after it was first shown as a recording are counted.
+  if format_is "$MNT/gst.mp4" fmp4 || format_is "$MNT/gst.mp4" mp4; then
+    seen_recording=1
     cp "$MNT/gst.mp4" "$W/gst.snap$i.mp4" 2>/dev/null && i=$((i + 1))
+  elif ((seen_recording)); then
+    raw_after=$((raw_after + 1))
+  fi
   if ((!held)) && format_is "$MNT/gst.mp4" fmp4 && (($(file_size "$MNT/gst.mp4") > 200000)); then
     hold "$MNT/gst.mp4" "$W/gst.held" "$W/gst.go" &
     holder=$!
@@ -223,6 +228,14 @@ check "gst: every snapshot taken while it grew is valid and a prefix of the fini
   snapshots_ok "$v" "$W"/gst.snap*.mp4 "$W/gst.held.mp4"
 check "gst: the handle opened while it grew read its snapshot unchanged after finalisation" \
   cmp "$W/gst.held.before" "$W/gst.held.after"
+# A known bug, not diagnosed (the CI run of stop 21 copied the raw file 3 times in 31 looks): a
+# TODO point, which prove reports without failing the run, until it is fixed.
+if ((raw_after == 0)); then
+  pass "gst: once shown as a recording, never shown as its raw file again"
+else
+  _tap_run=$((_tap_run + 1))
+  echo "not ok $_tap_run - gst: once shown as a recording, never shown as its raw file again ($raw_after looks found the raw file) # TODO a growing first-moov-then-finalise recording is sometimes mirrored as its raw file for a moment"
+fi
 check "gst: a valid fast-start MP4 that decodes without error" check_mp4 "$v"
 to 60 qt-faststart "$SRC/gst.mp4" "$W/gst.qtfs.mp4" >/dev/null 2>&1
 check "gst: the packets of qt-faststart's output, packet for packet" same_packets_as "$v" "$W/gst.qtfs.mp4"
