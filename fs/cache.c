@@ -122,6 +122,7 @@ cache_refresh (Entry *entry, const struct stat *st)
      * the new index reaches it (catalog.c, entry_refresh). */
     g_debug ("%s: changed since its index was cached; indexed again", entry->path);
     entry->rec = recording_new (rec->indexer, entry->path);
+    g_atomic_pointer_set (&entry->indexer, entry->rec->indexer);
     entry->cached = FALSE;
     recording_unref (rec);
     return;
@@ -133,6 +134,7 @@ cache_refresh (Entry *entry, const struct stat *st)
   if (!restored)
     return;
   entry->rec = restored;
+  g_atomic_pointer_set (&entry->indexer, restored->indexer);
   entry->cached = TRUE;
   recording_unref (rec);
 }

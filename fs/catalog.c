@@ -120,6 +120,21 @@ classify (DirMap *map, DirMap *old, const char *name, const char *path, const st
     *undecided = memo->undecided;
     return memo->indexer;
   }
+  /* A file indexed as a recording stays one while it does not shrink: its
+   * entry is the authority, since a probe may meet a box half written. */
+  g_autofree char *entry_key = g_strdup_printf ("%lu:%lu", (unsigned long) st->st_dev, (unsigned long) st->st_ino);
+  g_mutex_lock (&fs.lock);
+  Entry *entry = g_hash_table_lookup (fs.entries, entry_key);
+  const IndexerClass *indexed = entry && (gsize) st->st_size >= (gsize) g_atomic_pointer_get (&entry->seen_size)
+                                  ? g_atomic_pointer_get (&entry->indexer) : NULL;
+  g_mutex_unlock (&fs.lock);
+  if (indexed) {
+    memo = g_new0 (ProbeMemo, 1);
+    *memo = (ProbeMemo) { st->st_ino, st->st_size, st->st_mtim, indexed, FALSE };
+    g_hash_table_replace (map->probes, g_strdup (name), memo);
+    *undecided = FALSE;
+    return indexed;
+  }
   const IndexerClass *indexer = NULL;
   gboolean need_more = FALSE;
   guint errors = source_io_errors ();
@@ -402,6 +417,7 @@ entry_new (const char *path, const struct stat *st, const IndexerClass *indexer,
   entry->path = g_strdup (path);
   entry->fd = source_fd_new (fd);
   entry->rec = recording_new (indexer, path);
+  entry->indexer = indexer;
   g_info ("%s: %s recording", path, indexer->name);
   return entry;
 }
@@ -437,6 +453,7 @@ entry_refresh (Entry *entry, const struct stat *st)
       Recording *fresh = recording_new (successor ? successor : entry->rec->indexer, entry->path);
       recording_unref (entry->rec);
       entry->rec = fresh;
+      g_atomic_pointer_set (&entry->indexer, fresh->indexer);
     }
     cache_refresh (entry, st);
     recording_update (entry->rec, &src);

@@ -75,7 +75,8 @@ typedef struct {
 
 /* A recording in the source tree: its index and its current snapshot.
  * Owned by catalog.c.  lock guards rec, seen, layout and logged_state; path,
- * key and fd are fixed; node is under fs.lock; ref and seen_size are atomic. */
+ * key and fd are fixed; node is under fs.lock; ref, seen_size and indexer are
+ * atomic. */
 struct Entry {
   gint ref;
   GMutex lock;
@@ -85,6 +86,7 @@ struct Entry {
   Recording *rec;            /* replaced after a read error (catalog.c) */
   struct stat seen;          /* the source as last indexed */
   gsize seen_size;           /* seen.st_size, also read under fs.lock alone: atomic */
+  const IndexerClass *indexer;  /* rec's, also read under fs.lock alone: atomic */
   Layout *layout;            /* current snapshot */
   Node *node;                /* its node while the kernel knows it */
   const char *logged_state;  /* the state last logged: "live", "settled" or "error" */
