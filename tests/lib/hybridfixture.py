@@ -29,43 +29,15 @@ import os
 import struct
 import sys
 
-CONTAINERS = {b'moov', b'trak', b'mdia', b'minf', b'stbl', b'edts', b'dinf', b'mvex', b'moof', b'traf'}
+import mp4fixture
+from mp4fixture import box, serialize, top_boxes
 
-
-def top_boxes(data, start=0, end=None):
-    end = len(data) if end is None else end
-    out, off = [], start
-    while off + 8 <= end:
-        size, typ = struct.unpack('>I4s', data[off:off + 8])
-        hdr = 8
-        if size == 1:
-            size = struct.unpack('>Q', data[off + 8:off + 16])[0]
-            hdr = 16
-        elif size == 0:
-            size = end - off
-        out.append((off, size, hdr, typ))
-        off += size
-    return out
+# mp4fixture's containers and the fragments'.
+CONTAINERS = mp4fixture.CONTAINERS | {b'mvex', b'moof', b'traf'}
 
 
 def parse(body):
-    out = []
-    for off, size, hdr, typ in top_boxes(body):
-        payload = body[off + hdr:off + size]
-        out.append([typ, parse(payload) if typ in CONTAINERS else payload])
-    return out
-
-
-def serialize(boxes):
-    out = b''
-    for typ, content in boxes:
-        payload = serialize(content) if isinstance(content, list) else content
-        out += struct.pack('>I4s', 8 + len(payload), typ) + payload
-    return out
-
-
-def box(typ, payload):
-    return struct.pack('>I4s', 8 + len(payload), typ) + payload
+    return mp4fixture.parse(body, CONTAINERS)
 
 
 def child(boxes, typ):

@@ -20,28 +20,29 @@ import zlib
 CONTAINERS = {b'moov', b'trak', b'mdia', b'minf', b'stbl', b'edts', b'dinf'}
 
 
-def top_boxes(data):
-    """The boxes in data: (offset, size, header size, type) each."""
-    out, off = [], 0
-    while off + 8 <= len(data):
+def top_boxes(data, start=0, end=None):
+    """The boxes in data[start:end]: (offset, size, header size, type) each."""
+    end = len(data) if end is None else end
+    out, off = [], start
+    while off + 8 <= end:
         size, typ = struct.unpack('>I4s', data[off:off + 8])
         hdr = 8
         if size == 1:
             size = struct.unpack('>Q', data[off + 8:off + 16])[0]
             hdr = 16
         elif size == 0:
-            size = len(data) - off
+            size = end - off
         out.append((off, size, hdr, typ))
         off += size
     return out
 
 
-def parse(body):
+def parse(body, containers=CONTAINERS):
     """A box body as a list of [type, payload-or-children]."""
     out = []
     for off, size, hdr, typ in top_boxes(body):
         payload = body[off + hdr:off + size]
-        out.append([typ, parse(payload) if typ in CONTAINERS else payload])
+        out.append([typ, parse(payload, containers) if typ in containers else payload])
     return out
 
 
