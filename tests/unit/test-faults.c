@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "test-files.h"
 #include "muxer/layout.h"
 #include "muxer/recording.h"
 
@@ -122,20 +123,11 @@ export (const guint8 *data, gsize len, int steps)
   return e;
 }
 
-static GBytes *
-load (const char *path)
-{
-  char *data;
-  gsize len;
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_file_get_contents (path, &data, &len, &error));
-  return g_bytes_new_take (data, len);
-}
 
 static void
 test_input (gconstpointer path)
 {
-  g_autoptr (GBytes) bytes = load (path);
+  g_autoptr (GBytes) bytes = test_load_file (path);
   gsize len;
   const guint8 *data = g_bytes_get_data (bytes, &len);
   static const struct { SourceFault fault; gboolean persistent; const char *name; } kinds[] = {
@@ -176,20 +168,6 @@ test_input (gconstpointer path)
   }
 }
 
-/* The repository's tests/ directory, from the repository root or the binary. */
-static char *
-tests_dir (void)
-{
-  if (g_file_test ("tests/fuzz/corpus", G_FILE_TEST_IS_DIR))
-    return g_strdup ("tests");
-  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *dir = exe ? g_path_get_dirname (exe) : NULL;
-  char *d = dir ? g_build_filename (dir, "..", "..", "..", "tests", NULL) : NULL;
-  if (d && g_file_test (d, G_FILE_TEST_IS_DIR))
-    return d;
-  g_free (d);
-  return NULL;
-}
 
 static void
 add_dir (const char *tests, const char *sub)
@@ -226,7 +204,7 @@ main (int argc, char **argv)
   /* Damaged inputs and injected errors log a warning each. */
   g_log_set_handler ("livemp4", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, quiet, NULL);
   inputs = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *tests = tests_dir ();
+  g_autofree char *tests = test_tests_dir ();
   g_assert_nonnull (tests);
   add_dir (tests, "golden");
   add_dir (tests, "fuzz/corpus/fmp4");

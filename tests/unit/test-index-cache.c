@@ -13,32 +13,11 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "test-files.h"
 #include "muxer/index_cache.h"
 #include "muxer/layout.h"
 
-static GBytes *
-load (const char *path)
-{
-  char *data;
-  gsize len;
-  g_autoptr (GError) error = NULL;
-  g_assert_true (g_file_get_contents (path, &data, &len, &error));
-  return g_bytes_new_take (data, len);
-}
 
-static char *
-tests_dir (void)
-{
-  if (g_file_test ("tests/fuzz/corpus", G_FILE_TEST_IS_DIR))
-    return g_strdup ("tests");
-  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *dir = exe ? g_path_get_dirname (exe) : NULL;
-  char *d = dir ? g_build_filename (dir, "..", "..", "..", "tests", NULL) : NULL;
-  if (d && g_file_test (d, G_FILE_TEST_IS_DIR))
-    return d;
-  g_free (d);
-  return NULL;
-}
 
 /* The whole virtual file of a snapshot of rec, its source bytes from data;
  * NULL if some bytes cannot be produced. */
@@ -105,7 +84,7 @@ same_snapshot (const Snapshot *a, const Snapshot *b)
 static void
 test_round_trip (gconstpointer path)
 {
-  g_autoptr (GBytes) bytes = load (path);
+  g_autoptr (GBytes) bytes = test_load_file (path);
   gsize len;
   const guint8 *data = g_bytes_get_data (bytes, &len);
   g_autoptr (Recording) rec = index_whole (data, len);
@@ -160,7 +139,7 @@ test_round_trip (gconstpointer path)
 static GBytes *
 golden_cache (const char *path, GBytes **source, IndexCacheKey *key)
 {
-  *source = load (path);
+  *source = test_load_file (path);
   gsize len;
   const guint8 *data = g_bytes_get_data (*source, &len);
   g_autoptr (Recording) rec = index_whole (data, len);
@@ -360,7 +339,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL);
   g_log_set_handler ("livemp4", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, quiet, NULL);
-  g_autofree char *tests = tests_dir ();
+  g_autofree char *tests = test_tests_dir ();
   g_assert_nonnull (tests);
   add_dir (tests, "golden", "/index-cache/round-trip", test_round_trip);
   add_dir (tests, "fuzz/corpus/fmp4", "/index-cache/round-trip", test_round_trip);
