@@ -243,13 +243,14 @@ handle_event (const struct inotify_event *ev)
     if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
       recheck_later (dir, ev->name, RECHECK_TIMES);
   } else {
+    g_autofree char *path = path_join (dir, ev->name);
+    gboolean known = is_recording (path);
+    if (known && (ev->mask & IN_CLOSE_WRITE))
+      g_debug ("%s: closed by its writer", path);   /* before the indexing it queues */
     if (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE))
       catalog_index_later (dir, ev->name);
-    g_autofree char *path = path_join (dir, ev->name);
-    if (!is_recording (path))
+    if (!known)
       return;
-    if (ev->mask & IN_CLOSE_WRITE)
-      g_debug ("%s: closed by its writer", path);
   }
   invalidate_names (parent, ev->name);
 }

@@ -70,9 +70,16 @@ check "the stalled listing completes once the source runs again" wait_until 60 e
 to 30 ls -l "$MNT/local/" >/dev/null   # the directory is watched from its first listing
 ffmpeg_mkv "$SRC/local/written.mkv" 4 -re || bail_out "ffmpeg failed"
 final=$(stat -c %s "$SRC/local/written.mkv")
-check "the background indexer reaches the recording's final size ($final bytes)" \
-  wait_until 60 grep -q "local/written.mkv: indexed in the background up to $final bytes" \
-  <(daemon_log "$MNT")
+# The writer's close is what settles it (and completes what waits for more bytes): the refresh
+# that counts is one the background indexer made at the final size after the daemon saw the close.
+indexed_after_close() {
+  daemon_log "$MNT" | awk -v done="local/written.mkv: indexed in the background up to $final bytes" '
+    /local\/written.mkv: closed by its writer/ { closed = 1; next }
+    closed && index($0, done) { found = 1 }
+    END { exit !found }'
+}
+check "the background indexer reaches the recording's final size ($final bytes) after its writer closed it" \
+  wait_until 60 indexed_after_close
 daemon_pid=${_mnt_pid[$(realpath "$MNT")]}
 strace -f -e trace=pread64 -p "$daemon_pid" -o "$W/strace.log" 2>"$W/strace.err" &
 strace_pid=$!
