@@ -112,11 +112,9 @@ wait "$kpid" 2>/dev/null
 is "$?" 137 "killed.mp4: the recorder died of SIGKILL"
 to 30 cp "$MNT/killed.mp4" "$W/killed.mp4"
 check "killed.mp4: a valid fast-start MP4" check_mp4 "$W/killed.mp4"
-# GStreamer only: when qtmux's last moov gives the video an empty edit, ffprobe 5.1 reads the
-# video of the virtual file (a fresh index's, byte for byte: below) as starting at 0,
-# discarding its first packet, where GStreamer reads the source's start.  That edit is
-# written by trak.c/moov.c for every moov-at-end or fast-start source, not by robust following.
-check "killed.mp4: every packet of its last moov, with its times (GStreamer)" same_timing_all "$SRC/killed.mp4" "$W/killed.mp4" --readers gst
+# qtmux's last moov gives the video an empty edit (10.4 ms here): ffprobe dropped the first
+# keyframe when the edit was rounded up and the media cut to make up for it (moov.c).
+check "killed.mp4: every packet of its last moov, with its times" same_timing_all "$SRC/killed.mp4" "$W/killed.mp4"
 check "killed.mp4: livemp4 export of the killed file" "$LIVEMP4" export "$SRC/killed.mp4" "$W/killed-export.mp4"
 check "killed.mp4: the followed recording is the killed file indexed afresh, byte for byte" \
   cmp "$W/killed.mp4" "$W/killed-export.mp4"
