@@ -18,7 +18,7 @@ SRC=$T/src MNT=$T/mnt W=$T/work
 mkdir -p "$SRC" "$W"
 virtual() { echo "$MNT/${1%.*}.mp4"; }
 
-plan 20
+plan 23
 check "mount" mount_fs "$SRC" "$MNT" -o settle=2 || bail_out "cannot mount"
 
 # like_remux prefix|same VIRT REF: per stream, VIRT's packets (data, keyframe, times) are REF's
@@ -119,6 +119,8 @@ for n in ff-live.ts ff-flush.ts gst-killed.ts; do
   check "$n: settles once its writer is gone" wait_until 30 state_is_settled "$v"
   check "$n: a valid fast-start MP4 that decodes without error" check_mp4 "$v"
   check "$n: the packets of FFmpeg's remux, the last video frame too" like_remux same "$v" "$W/$n.ref.mp4"
+  check "$n: its packets are the remux's first, at the same times, in ffprobe and GStreamer" \
+    timing_prefix "$v" "$W/$n.ref.mp4"
   to 60 "$LIVEMP4" export "$SRC/$n" "$W/$n.export.mp4" >/dev/null 2>&1
   check "$n: the mount equals livemp4 export" cmp "$W/$n.export.mp4" "$v"
 done
