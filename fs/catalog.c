@@ -239,6 +239,7 @@ dir_map_build (const char *dir, DirMap *old, int *err)
     DirItem *item = g_new0 (DirItem, 1);
     item->source_name = g_strdup (name);
     item->role = SOURCE_PLAIN;
+    item->ino = st.st_ino;
     if (S_ISDIR (st.st_mode)) {
       item->type = DT_DIR;
     } else if (S_ISLNK (st.st_mode)) {
@@ -277,6 +278,7 @@ dir_map_build (const char *dir, DirMap *old, int *err)
       orig->source_name = g_strdup (item->source_name);
       orig->role = SOURCE_HIDDEN;
       orig->type = DT_REG;
+      orig->ino = item->ino;
       g_ptr_array_add (map->items, orig);
     }
   }

@@ -390,7 +390,7 @@ hls_lookup (Node *dir, const char *name, struct fuse_entry_param *e, int *err)
     e->attr_timeout = e->entry_timeout = 0.0;
   }
   e->ino = node->ino;
-  e->generation = 1;
+  e->generation = node->generation;
   *err = 0;
   return TRUE;
 }

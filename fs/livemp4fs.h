@@ -58,11 +58,12 @@ typedef struct Entry Entry;
 /* An inode.  Owned by nodes.c: nlookup under fs.lock; everything else is
  * fixed from creation until the kernel forgets it (wd: watch.c, fs.lock). */
 typedef struct {
-  fuse_ino_t ino;
+  fuse_ino_t ino;           /* derived from the node's identity (node_id.h) */
+  guint32 generation;       /* likewise; 0 for the root */
   guint64 nlookup;
   NodeKind kind;
   char *path;               /* source path relative to the root, "." for the root */
-  char *key;                /* table key of mirrored nodes; NULL for snapshots */
+  char *key;                /* its identity (node_id.h), in fs.keys while it is the current node of it */
   int wd;                   /* NODE_DIR: its inotify watch, or -1 (watch.c) */
   /* NODE_SNAPSHOT: fixed for the node's life. */
   struct stat attr;
@@ -115,13 +116,15 @@ typedef struct {
   GMutex lock;
   GHashTable *nodes;        /* ino -> Node: nodes.c */
   GHashTable *keys;         /* key -> Node: nodes.c */
+  GHashTable *memo;         /* ino -> NodeMemo of forgotten nodes, bounded: nodes.c */
+  GQueue memo_order;        /* the memo's inos, oldest first: nodes.c */
   GHashTable *entries;      /* "dev:ino" of the source -> Entry: catalog.c */
   GHashTable *dirs;         /* dir path -> DirMap (listing, probes): catalog.c */
   GHashTable *dir_inos;     /* dir path -> inode of its newest node: watch.c */
   GHashTable *watches;      /* inotify wd -> Watch: watch.c */
   int inotify_fd;
   gint watch_incomplete;    /* some directory could not be watched */
-  fuse_ino_t next_ino;
+  fuse_ino_t next_ino;      /* counted ids, when every derived one is taken (node_id.h) */
 } Fs;
 
 extern Fs fs;
@@ -135,12 +138,21 @@ Node *node_lookup_snapshot (Entry *entry);
 /* hls.c's nodes, by kind, source path and name; st is kept (NODE_HLS_FILE's). */
 Node *node_lookup_hls (NodeKind kind, const char *path, const char *name, const struct stat *st);
 void node_forget (fuse_ino_t ino, guint64 n);
+/* What a node the kernel forgot was made from (kept for the last
+ * NODE_MEMO_MAX forgotten): its kind and source path (a copy), or FALSE. */
+gboolean node_memo (fuse_ino_t ino, NodeKind *kind, char **path);
 /* With fs.lock held: how many nodes there are; the root's node. */
 guint nodes_count (void);
 Node *nodes_root (void);
 /* At exit: frees every node (and their references to entries). */
 void nodes_shutdown (void);
 char *path_join (const char *dir, const char *name);
+
+/* export.c: the lookups of "." and ".." the kernel's export operations
+ * send (NFS, open_by_handle_at); each returns the node with one more lookup,
+ * or NULL with *err set (ESTALE: it cannot be found again). */
+Node *export_lookup_self (fuse_ino_t ino, int *err);
+Node *export_lookup_parent (fuse_ino_t ino, int *err);
 
 /* catalog.c */
 typedef enum {
@@ -155,6 +167,7 @@ typedef struct {
   char *source_name;
   SourceRole role;
   unsigned char type;       /* DT_* */
+  ino_t ino;                /* the source's st_ino, which its node's attributes show; 0 if none */
   const IndexerClass *indexer;  /* SOURCE_RECORDING: what its listing's probe found */
 } DirItem;
 

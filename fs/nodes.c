@@ -1,8 +1,12 @@
-/* nodes.c — the inode table: mirrored nodes by source path, snapshot nodes
- * by recording, all by inode number; freed when the kernel forgets them. */
+/* nodes.c — the inode table: nodes by identity (mirrored ones by source
+ * inode and path, snapshots by source inode and length) and by node id, which
+ * the identity derives (node_id.h); freed when the kernel forgets them, when
+ * a memo of what they were made from is kept for export.c. */
 #include "livemp4fs.h"
+#include "fs/node_id.h"
 
 #include <stdint.h>
+#include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -48,11 +52,66 @@ node_free (Node *node)
   g_free (node);
 }
 
+/* How many forgotten nodes' origins are remembered: a handle on one of
+ * them is resolved without a scan of the source tree (export.c). */
+#define NODE_MEMO_MAX 65536
+
+typedef struct {
+  guint64 ino;
+  NodeKind kind;
+  char *path;
+} NodeMemo;
+
+static void
+node_memo_free (NodeMemo *m)
+{
+  g_free (m->path);
+  g_free (m);
+}
+
+/* With fs.lock held. */
+static void
+node_memo_add (const Node *node)
+{
+  if (node->kind >= NODE_HLS_PLAYLIST)
+    return;   /* HLS nodes are not found again (README, NFS export) */
+  NodeMemo *m = g_hash_table_lookup (fs.memo, &(gint64) { (gint64) node->ino });
+  if (m) {
+    g_free (m->path);
+    m->path = g_strdup (node->path);
+    m->kind = node->kind;
+    return;
+  }
+  m = g_new0 (NodeMemo, 1);
+  m->ino = node->ino;
+  m->kind = node->kind;
+  m->path = g_strdup (node->path);
+  g_hash_table_insert (fs.memo, &m->ino, m);
+  g_queue_push_tail (&fs.memo_order, m);
+  if (g_queue_get_length (&fs.memo_order) > NODE_MEMO_MAX)
+    g_hash_table_remove (fs.memo, &((NodeMemo *) g_queue_pop_head (&fs.memo_order))->ino);
+}
+
+gboolean
+node_memo (fuse_ino_t ino, NodeKind *kind, char **path)
+{
+  g_mutex_lock (&fs.lock);
+  NodeMemo *m = fs.memo ? g_hash_table_lookup (fs.memo, &(gint64) { (gint64) ino }) : NULL;
+  if (m) {
+    *kind = m->kind;
+    *path = g_strdup (m->path);
+  }
+  g_mutex_unlock (&fs.lock);
+  return m != NULL;
+}
+
 void
 nodes_init (void)
 {
   fs.nodes = g_hash_table_new (g_int64_hash, g_int64_equal);
   fs.keys = g_hash_table_new (g_str_hash, g_str_equal);
+  fs.memo = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) node_memo_free);
+  g_queue_init (&fs.memo_order);
   fs.next_ino = FUSE_ROOT_ID + 1;
   Node *root = g_new0 (Node, 1);
   root->ino = FUSE_ROOT_ID;
@@ -72,15 +131,27 @@ node_get (fuse_ino_t ino)
   return node;
 }
 
+/* A new node of identity key (taken), current for it in fs.keys; its id is
+ * derived from the key unless another node holds it (fs.lock held). */
 static Node *
-node_insert (NodeKind kind, const char *path)
+node_insert (NodeKind kind, const char *path, guint64 source_ino, char *key)
 {
   Node *node = g_new0 (Node, 1);
-  node->ino = fs.next_ino++;
+  for (guint probe = 0; probe < NODE_ID_PROBES && !node->ino; probe++) {
+    guint64 id = node_id_make (kind, source_ino, key, probe, &node->generation);
+    if (!g_hash_table_contains (fs.nodes, &(gint64) { (gint64) id }))
+      node->ino = id;
+  }
+  if (!node->ino) {
+    g_warning ("%s: no free node id for %s; its handles will not outlive it", path, key);
+    node->ino = node_id_fallback (fs.next_ino++);
+  }
   node->kind = kind;
   node->path = g_strdup (path);
+  node->key = key;
   node->wd = -1;
   g_hash_table_insert (fs.nodes, &node->ino, node);
+  g_hash_table_insert (fs.keys, node->key, node);
   return node;
 }
 
@@ -88,7 +159,7 @@ Node *
 node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st)
 {
   /* The key holds the source inode, so a replaced file gets a new node. */
-  g_autofree char *key = g_strdup_printf ("%d:%lu:%s", kind, (unsigned long) st->st_ino, path);
+  g_autofree char *key = node_key_mirrored (kind, st, path);
   g_mutex_lock (&fs.lock);
   Node *node = g_hash_table_lookup (fs.keys, key);
   if (!node && kind == NODE_DIR) {
@@ -99,17 +170,13 @@ node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st)
     g_mutex_lock (&fs.lock);
     node = g_hash_table_lookup (fs.keys, key);
     if (!node) {
-      node = node_insert (kind, path);
-      node->key = g_steal_pointer (&key);
-      g_hash_table_insert (fs.keys, node->key, node);
+      node = node_insert (kind, path, st->st_ino, g_steal_pointer (&key));
       watch_dir (node, wd);
     } else if (wd >= 0 && !g_hash_table_contains (fs.watches, GINT_TO_POINTER (wd))) {
       inotify_rm_watch (fs.inotify_fd, wd);
     }
   } else if (!node) {
-    node = node_insert (kind, path);
-    node->key = g_steal_pointer (&key);
-    g_hash_table_insert (fs.keys, node->key, node);
+    node = node_insert (kind, path, st->st_ino, g_steal_pointer (&key));
   }
   node->nlookup++;
   g_mutex_unlock (&fs.lock);
@@ -121,17 +188,13 @@ node_lookup_hls (NodeKind kind, const char *path, const char *name, const struct
 {
   /* The key holds the source inode and, for segments, the size: a new
    * recording under the name is a new node. */
-  g_autofree char *key = g_strdup_printf ("%d:%lu:%jd:%s/%s", kind, (unsigned long) st->st_ino,
-                                          kind == NODE_HLS_FILE ? (intmax_t) st->st_size : (intmax_t) 0, path,
-                                          name ? name : "");
+  g_autofree char *key = node_key_hls (kind, st, path, name);
   g_mutex_lock (&fs.lock);
   Node *node = g_hash_table_lookup (fs.keys, key);
   if (!node) {
-    node = node_insert (kind, path);
-    node->key = g_steal_pointer (&key);
+    node = node_insert (kind, path, st->st_ino, g_steal_pointer (&key));
     node->hls_name = g_strdup (name);
     node->attr = *st;
-    g_hash_table_insert (fs.keys, node->key, node);
   }
   node->nlookup++;
   g_mutex_unlock (&fs.lock);
@@ -141,13 +204,23 @@ node_lookup_hls (NodeKind kind, const char *path, const char *name, const struct
 Node *
 node_lookup_snapshot (Entry *entry)
 {
+  /* A snapshot is known by its source, its length and the source's
+   * permissions and owner (a chmod 600 of the source must not leave its
+   * virtual file readable), so the same snapshot gets the same node id after
+   * a forget or a restart. */
+  g_autofree char *key = node_key_snapshot (&entry->seen, entry->layout->size);
   g_mutex_lock (&fs.lock);
   Node *node = entry->node;
-  /* A new node for a new snapshot, and for new permissions or owner (a
-   * chmod 600 of the source must not leave its virtual file readable). */
-  if (!node || node->layout != entry->layout || (node->attr.st_mode & 0444) != (entry->seen.st_mode & 0444) ||
-      node->attr.st_uid != entry->seen.st_uid || node->attr.st_gid != entry->seen.st_gid) {
-    node = node_insert (NODE_SNAPSHOT, entry->path);
+  if (!node || node->layout != entry->layout || strcmp (node->key, key) != 0)
+    node = g_hash_table_lookup (fs.keys, key);
+  if (node && node->layout != entry->layout) {
+    /* The same length from another index of the source (rewritten in place,
+     * or evicted and read again): a new node, under another id. */
+    g_hash_table_remove (fs.keys, node->key);
+    node = NULL;
+  }
+  if (!node) {
+    node = node_insert (NODE_SNAPSHOT, entry->path, entry->seen.st_ino, g_steal_pointer (&key));
     node->layout = layout_ref (entry->layout);
     node->fd = source_fd_ref (entry->fd);
     node->entry = entry;
@@ -159,8 +232,8 @@ node_lookup_snapshot (Entry *entry)
     a->st_size = (off_t) entry->layout->size;
     a->st_blocks = (blkcnt_t) ((entry->layout->size + 511) / 512);
     a->st_blksize = 1 << 20;
-    entry->node = node;
   }
+  entry->node = node;
   node->nlookup++;
   g_mutex_unlock (&fs.lock);
   return node;
@@ -176,8 +249,9 @@ node_forget (fuse_ino_t ino, guint64 n)
     node->nlookup -= MIN (n, node->nlookup);
     if (node->nlookup == 0) {
       g_hash_table_remove (fs.nodes, &node->ino);
-      if (node->key)
+      if (g_hash_table_lookup (fs.keys, node->key) == node)
         g_hash_table_remove (fs.keys, node->key);
+      node_memo_add (node);
       if (node->entry && node->entry->node == node)
         node->entry->node = NULL;
       if (node->kind == NODE_DIR)
@@ -209,6 +283,8 @@ nodes_shutdown (void)
   }
   g_clear_pointer (&fs.nodes, g_hash_table_unref);
   g_clear_pointer (&fs.keys, g_hash_table_unref);
+  g_queue_clear (&fs.memo_order);
+  g_clear_pointer (&fs.memo, g_hash_table_unref);
   g_mutex_unlock (&fs.lock);
 }
 

@@ -28,7 +28,7 @@ void
 ops_fill_entry (struct fuse_entry_param *e, Node *node)
 {
   e->ino = node->ino;
-  e->generation = 1;
+  e->generation = node->generation;
   if (node->kind == NODE_SNAPSHOT) {
     e->attr = node->attr;
     e->attr_timeout = SNAPSHOT_ATTR_TIMEOUT;
@@ -48,9 +48,49 @@ ops_fill_entry (struct fuse_entry_param *e, Node *node)
   }
 }
 
+/* The attributes of a node that is not a snapshot, as getattr gives them. */
+static gboolean
+node_attr (Node *node, struct stat *st, int *err)
+{
+  if (node->kind >= NODE_HLS_PLAYLIST)   /* HLS hook (hls.c) */
+    return hls_getattr (node, st, err);
+  if (fstatat (fs.root_fd, node->path, st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0) {
+    *err = errno;
+    return FALSE;
+  }
+  mirror_attr (st);
+  return TRUE;
+}
+
+/* "." and "..": only the kernel's export operations ask (export.c). */
+static void
+lookup_export (fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  int err;
+  Node *node = strcmp (name, ".") == 0 ? export_lookup_self (parent, &err) : export_lookup_parent (parent, &err);
+  if (!node) {
+    fuse_reply_err (req, err);
+    return;
+  }
+  struct fuse_entry_param e = { 0 };
+  ops_fill_entry (&e, node);
+  if (node->kind != NODE_SNAPSHOT && !node_attr (node, &e.attr, &err)) {
+    node_forget (node->ino, 1);
+    fuse_reply_err (req, err);
+    return;
+  }
+  if (node->kind >= NODE_HLS_PLAYLIST)
+    e.attr_timeout = e.entry_timeout = 0.0;
+  fuse_reply_entry (req, &e);
+}
+
 static void
 op_lookup (fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+  if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0) {
+    lookup_export (req, parent, name);
+    return;
+  }
   Node *dir = node_get (parent);
   int err;
   /* HLS hook (hls.c): the files of NAME.hls/. */
@@ -162,20 +202,13 @@ op_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     return;
   }
   struct stat st;
-  if (node->kind >= NODE_HLS_PLAYLIST) {   /* HLS hook (hls.c) */
-    int err;
-    if (hls_getattr (node, &st, &err))
-      fuse_reply_attr (req, &st, node->kind == NODE_HLS_FILE ? SNAPSHOT_ATTR_TIMEOUT : 0.0);
-    else
-      fuse_reply_err (req, err);
-    return;
-  }
-  if (fstatat (fs.root_fd, node->path, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0) {
-    fuse_reply_err (req, errno);
-    return;
-  }
-  mirror_attr (&st);
-  fuse_reply_attr (req, &st, MIRROR_TIMEOUT);
+  int err;
+  if (!node_attr (node, &st, &err))
+    fuse_reply_err (req, err);
+  else if (node->kind >= NODE_HLS_PLAYLIST)
+    fuse_reply_attr (req, &st, node->kind == NODE_HLS_FILE ? SNAPSHOT_ATTR_TIMEOUT : 0.0);
+  else
+    fuse_reply_attr (req, &st, MIRROR_TIMEOUT);
 }
 
 static void
@@ -263,11 +296,14 @@ op_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
   size_t used = 0;
   /* Offsets 0 and 1 are "." and ".."; item i is offset i + 2. */
   for (off_t i = off; i < (off_t) items->len + 2; i++) {
-    const char *name = i == 0 ? "." : i == 1 ? ".." : ((DirItem *) g_ptr_array_index (items, i - 2))->name;
-    unsigned char type = i < 2 ? DT_DIR : ((DirItem *) g_ptr_array_index (items, i - 2))->type;
-    /* d_ino must not be 0 or readdir(3) skips the entry; the real number
+    const DirItem *item = i < 2 ? NULL : g_ptr_array_index (items, i - 2);
+    const char *name = i == 0 ? "." : i == 1 ? ".." : item->name;
+    unsigned char type = item ? item->type : DT_DIR;
+    /* The inode number the node's attributes show: the kernel's export
+     * operations find a directory's name by it (exportfs_get_name).  Never
+     * 0, or readdir(3) skips the entry: where there is none, the real number
      * comes with the lookup (newer libfuse calls this FUSE_UNKNOWN_INO). */
-    struct stat st = { .st_ino = 0xffffffff, .st_mode = (mode_t) DTTOIF (type) };
+    struct stat st = { .st_ino = item && item->ino ? item->ino : 0xffffffff, .st_mode = (mode_t) DTTOIF (type) };
     size_t n = fuse_add_direntry (req, buf + used, size - used, name, &st, i + 1);
     if (n > size - used)
       break;
@@ -309,6 +345,16 @@ void ops_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size);
 void ops_init (void *userdata, struct fuse_conn_info *conn);
 
 static void
+op_init (void *userdata, struct fuse_conn_info *conn)
+{
+  ops_init (userdata, conn);
+  /* Lookups of "." and ".." (export.c): NFS export and open_by_handle_at
+   * of a node the kernel has forgotten. */
+  if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+    conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+}
+
+static void
 op_destroy (void *userdata)
 {
   (void) userdata;
@@ -317,7 +363,7 @@ op_destroy (void *userdata)
 }
 
 const struct fuse_lowlevel_ops livemp4fs_ops = {
-  .init = ops_init,
+  .init = op_init,
   .destroy = op_destroy,
   .lookup = op_lookup,
   .forget = op_forget,
