@@ -62,6 +62,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libmuxer.a $(TSAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Unit tests of the daemon's pure modules link their object as well.
+$(BUILD)/tests/test-node-id: $(BUILD)/fs/node_id.o
+
 PREFIX ?= /usr/local
 DESTDIR ?=
 install: all
