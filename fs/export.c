@@ -103,22 +103,21 @@ depth_of (const char *path)
   return depth;
 }
 
-/* Walks the source tree breadth first for kind's source inode ino_low. */
+/* Walks the source tree breadth first for kind's source inode ino_low.
+ * dirs is an array used as a queue (no GQueue: see nodes.c's memo). */
 static Node *
 scan (fuse_ino_t id, NodeKind kind, guint32 ino_low)
 {
-  GQueue dirs = G_QUEUE_INIT;
-  g_queue_push_tail (&dirs, g_strdup ("."));
+  g_autoptr (GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (dirs, g_strdup ("."));
   Node *node = NULL;
-  guint read = 0;
-  char *dir;
-  while (!node && read < SCAN_MAX_DIRS && (dir = g_queue_pop_head (&dirs))) {
+  for (guint next = 0; !node && next < dirs->len && next < SCAN_MAX_DIRS; next++) {
+    const char *dir = g_ptr_array_index (dirs, next);
     g_autoptr (GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
     int fd = openat (fs.root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
     if (!d && fd >= 0)
       close (fd);
-    read++;
     struct dirent *de;
     while (d && (de = readdir (d))) {
       if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
@@ -127,17 +126,15 @@ scan (fuse_ino_t id, NodeKind kind, guint32 ino_low)
       if ((guint32) de->d_ino == ino_low && type_fits (kind, de->d_type))
         g_ptr_array_add (candidates, g_strdup (path));
       if ((de->d_type == DT_DIR || de->d_type == DT_UNKNOWN) && depth_of (path) < SCAN_MAX_DEPTH)
-        g_queue_push_tail (&dirs, path);   /* a DT_UNKNOWN file fails its openat */
+        g_ptr_array_add (dirs, path);   /* a DT_UNKNOWN file fails its openat */
       else
         g_free (path);
     }
     if (d)
       closedir (d);
-    g_free (dir);
     for (guint i = 0; !node && i < candidates->len; i++)
       node = rebuild (id, kind, g_ptr_array_index (candidates, i));
   }
-  g_queue_free_full (&dirs, g_free);
   return node;
 }
 

@@ -117,7 +117,8 @@ typedef struct {
   GHashTable *nodes;        /* ino -> Node: nodes.c */
   GHashTable *keys;         /* key -> Node: nodes.c */
   GHashTable *memo;         /* ino -> NodeMemo of forgotten nodes, bounded: nodes.c */
-  GQueue memo_order;        /* the memo's inos, oldest first: nodes.c */
+  guint64 *memo_ring;       /* the memo's inos in the order added, NODE_MEMO_MAX: nodes.c */
+  guint memo_next;          /* where the next goes (replacing the oldest): nodes.c */
   GHashTable *entries;      /* "dev:ino" of the source -> Entry: catalog.c */
   GHashTable *dirs;         /* dir path -> DirMap (listing, probes): catalog.c */
   GHashTable *dir_inos;     /* dir path -> inode of its newest node: watch.c */

@@ -69,7 +69,8 @@ node_memo_free (NodeMemo *m)
   g_free (m);
 }
 
-/* With fs.lock held. */
+/* With fs.lock held.  A ring, not a GQueue: GSlice's per-thread caches
+ * (GLib 2.74) crashed at exit in libfuse's worker threads. */
 static void
 node_memo_add (const Node *node)
 {
@@ -82,14 +83,16 @@ node_memo_add (const Node *node)
     m->kind = node->kind;
     return;
   }
+  guint64 *oldest = &fs.memo_ring[fs.memo_next];
+  if (*oldest)
+    g_hash_table_remove (fs.memo, &(gint64) { (gint64) *oldest });
   m = g_new0 (NodeMemo, 1);
   m->ino = node->ino;
   m->kind = node->kind;
   m->path = g_strdup (node->path);
   g_hash_table_insert (fs.memo, &m->ino, m);
-  g_queue_push_tail (&fs.memo_order, m);
-  if (g_queue_get_length (&fs.memo_order) > NODE_MEMO_MAX)
-    g_hash_table_remove (fs.memo, &((NodeMemo *) g_queue_pop_head (&fs.memo_order))->ino);
+  *oldest = node->ino;
+  fs.memo_next = (fs.memo_next + 1) % NODE_MEMO_MAX;
 }
 
 gboolean
@@ -111,7 +114,8 @@ nodes_init (void)
   fs.nodes = g_hash_table_new (g_int64_hash, g_int64_equal);
   fs.keys = g_hash_table_new (g_str_hash, g_str_equal);
   fs.memo = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) node_memo_free);
-  g_queue_init (&fs.memo_order);
+  fs.memo_ring = g_new0 (guint64, NODE_MEMO_MAX);
+  fs.memo_next = 0;
   fs.next_ino = FUSE_ROOT_ID + 1;
   Node *root = g_new0 (Node, 1);
   root->ino = FUSE_ROOT_ID;
@@ -283,7 +287,7 @@ nodes_shutdown (void)
   }
   g_clear_pointer (&fs.nodes, g_hash_table_unref);
   g_clear_pointer (&fs.keys, g_hash_table_unref);
-  g_queue_clear (&fs.memo_order);
+  g_clear_pointer (&fs.memo_ring, g_free);
   g_clear_pointer (&fs.memo, g_hash_table_unref);
   g_mutex_unlock (&fs.lock);
 }
