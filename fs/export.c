@@ -44,10 +44,13 @@ shown_item (const char *path, NodeKind kind)
   return NULL;
 }
 
-/* The node of kind at source path if it derives id, with one more lookup. */
+/* The node of kind at source path if it derives id, with one more lookup;
+ * *here tells whether the path shows id's source inode at all (its snapshot
+ * may be another now). */
 static Node *
-rebuild (fuse_ino_t id, NodeKind kind, const char *path)
+rebuild (fuse_ino_t id, NodeKind kind, const char *path, gboolean *here)
 {
+  *here = FALSE;
   struct stat st;
   if (fstatat (fs.root_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return NULL;
@@ -58,6 +61,7 @@ rebuild (fuse_ino_t id, NodeKind kind, const char *path)
   g_autoptr (DirItem) item = shown_item (path, kind);
   if (!item)
     return NULL;
+  *here = TRUE;
   Node *node = NULL;
   if (kind == NODE_SNAPSHOT) {
     int err;
@@ -132,8 +136,9 @@ scan (fuse_ino_t id, NodeKind kind, guint32 ino_low)
     }
     if (d)
       closedir (d);
+    gboolean here;
     for (guint i = 0; !node && i < candidates->len; i++)
-      node = rebuild (id, kind, g_ptr_array_index (candidates, i));
+      node = rebuild (id, kind, g_ptr_array_index (candidates, i), &here);
   }
   return node;
 }
@@ -142,21 +147,20 @@ Node *
 export_lookup_self (fuse_ino_t ino, int *err)
 {
   *err = ESTALE;
-  Node *node = node_get (ino);
-  if (node) {
-    g_mutex_lock (&fs.lock);
-    node->nlookup++;
-    g_mutex_unlock (&fs.lock);
+  /* The kernel asks when it has no inode for ino: its forget may be on the
+   * way, so the node is found and counted at once. */
+  Node *node = node_get_counted (ino);
+  if (node)
     return node;
-  }
   int kind;
   guint32 ino_low;
   if (!node_id_decode (ino, &kind, &ino_low) || kind >= NODE_HLS_PLAYLIST)
     return NULL;
   NodeKind memo_kind;
   g_autofree char *path = NULL;
-  if (node_memo (ino, &memo_kind, &path) && (node = rebuild (ino, memo_kind, path)))
-    return node;
+  gboolean here = FALSE;
+  if (node_memo (ino, &memo_kind, &path) && ((node = rebuild (ino, memo_kind, path, &here)) || here))
+    return node;   /* found, or its source is still there but shows another snapshot */
   node = scan (ino, kind, ino_low);
   if (!node)
     g_debug ("node %#" G_GINT64_MODIFIER "x: not found again (ESTALE)", (guint64) ino);

@@ -133,6 +133,9 @@ extern Fs fs;
 /* nodes.c */
 void nodes_init (void);
 Node *node_get (fuse_ino_t ino);
+/* node_get, with one more lookup taken under the same lock: for a node the
+ * kernel may be forgetting meanwhile (export.c). */
+Node *node_get_counted (fuse_ino_t ino);
 /* Returns the mirrored node for path (creating it), with one more lookup. */
 Node *node_lookup_mirrored (NodeKind kind, const char *path, const struct stat *st);
 Node *node_lookup_snapshot (Entry *entry);

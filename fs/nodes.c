@@ -137,6 +137,17 @@ node_get (fuse_ino_t ino)
 
 /* A new node of identity key (taken), current for it in fs.keys; its id is
  * derived from the key unless another node holds it (fs.lock held). */
+Node *
+node_get_counted (fuse_ino_t ino)
+{
+  g_mutex_lock (&fs.lock);
+  Node *node = g_hash_table_lookup (fs.nodes, &(gint64) { (gint64) ino });
+  if (node)
+    node->nlookup++;
+  g_mutex_unlock (&fs.lock);
+  return node;
+}
+
 static Node *
 node_insert (NodeKind kind, const char *path, guint64 source_ino, char *key)
 {

@@ -14,7 +14,8 @@
 #    NFS server takes them) open the same bytes with open_by_handle_at after the eviction and
 #    on the restarted daemon's new mount: node ids and generations derive from the sources;
 #  - a handle taken while the recording was live names that snapshot: once it has grown and
-#    settled and the kernel forgot it, the handle is stale (ESTALE), as README documents;
+#    settled and the kernel forgot it, the handle is stale (ESTALE), as README documents; a
+#    renamed recording keeps its handle, a renamed plain file's goes stale;
 #  - the last copies read as their sources do, as ffmpeg and as GStreamer read them.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/players.sh"
@@ -37,7 +38,7 @@ declare -A SOURCE=([sub/deep/cam.mp4]=sub/deep/cam.mp4 [live.mp4]=live.mp4)
 for name in "${CORPUS[@]}"; do SOURCE[$name.mp4]=$(_corpus_source_name "$name"); done
 mapfile -t NAMES < <(printf '%s\n' "${!SOURCE[@]}" | LC_ALL=C sort)
 
-plan $((${#NAMES[@]} + 18))
+plan $((${#NAMES[@]} + 20))
 
 check "mount (settle=1)" mount_fs "$SRC" "$MNT" -o settle=1 || bail_out "cannot mount"
 
@@ -202,6 +203,23 @@ check "after restart: the old mount's handles open to the same bytes" handles_op
 for n in "${NAMES[@]}"; do
   check "$n over NFS reads as its source (ffmpeg, GStreamer)" same_timing_all "$SRC/${SOURCE[$n]}" "$W/restarted/$n"
 done
+
+# --- renames: a recording keeps its handle, a plain file's goes stale -----------------------
+NOTES_HANDLE=$(to 10 python3 "$FHANDLE" encode "$MNT/sub/notes.txt")
+renamed() {
+  mv "$SRC/av.mp4" "$SRC/sub/av-moved.mp4" && mv "$SRC/sub/notes.txt" "$SRC/sub/notes-moved.txt" || return 1
+  sleep 2   # past the mirror's entry timeout (1 s), so the kernel forgets the old names
+  evict
+}
+check "two sources renamed, the FUSE inodes evicted" renamed
+renamed_handles() {
+  local got
+  got=$(to 60 python3 "$FHANDLE" sha256 "$MNT" "${HANDLE[av.mp4]}" 2>&1)
+  [[ ${got%% *} == "${EXPECT[av.mp4]}" ]] || { echo "the renamed recording's handle: $got"; return 1; }
+  got=$(to 30 python3 "$FHANDLE" sha256 "$MNT" "$NOTES_HANDLE" 2>/dev/null)
+  [[ $got == ESTALE ]] || { echo "the renamed plain file's handle gave: $got"; return 1; }
+}
+check "a renamed recording's handle opens its bytes; a renamed plain file's is stale" renamed_handles
 
 check "ganesha stops" stop_ganesha
 check "unmount: the daemon exits cleanly" unmount_fs "$MNT"
