@@ -43,12 +43,32 @@ plan $((${#NAMES[@]} + 20))
 check "mount (settle=1)" mount_fs "$SRC" "$MNT" -o settle=1 || bail_out "cannot mount"
 
 # --- a recording made while mounted: the handle of a live snapshot ----------------------
-record_ffmpeg_bg "$SRC/live.mp4" --realtime --duration 4 || bail_out "cannot start ffmpeg"
+record_ffmpeg_bg "$SRC/live.mp4" --realtime --duration 8 || bail_out "cannot start ffmpeg"
 LIVE_PID=$REC_PID
-live_samples() { s=$(xattr "$MNT/live.mp4" user.livemp4.samples 2>/dev/null) && ((s >= 10)); }
-check "the live recording shows samples" wait_until 20 live_samples
-LIVE_HANDLE=$(to 10 python3 "$FHANDLE" encode "$MNT/live.mp4")
-LIVE_SIZE=$(file_size "$MNT/live.mp4")
+# The handle of a snapshot taken while the recorder still writes (taken again until the
+# snapshot has 10 samples or the recorder ends; only one taken while it ran counts).
+LIVE_HANDLE="" LIVE_SIZE=0
+live_handle() {
+  local s h size
+  kill -0 "$LIVE_PID" 2>/dev/null || return 2
+  s=$(xattr "$MNT/live.mp4" user.livemp4.samples 2>/dev/null) && ((s >= 1)) || return 1
+  h=$(to 10 python3 "$FHANDLE" encode "$MNT/live.mp4") && size=$(file_size "$MNT/live.mp4") || return 1
+  kill -0 "$LIVE_PID" 2>/dev/null || return 2
+  LIVE_HANDLE=$h LIVE_SIZE=$size
+  ((s >= 10))
+}
+take_live_handle() {
+  local i rc
+  for ((i = 0; i < 200; i++)); do
+    live_handle
+    rc=$?
+    ((rc == 0)) && return 0
+    ((rc == 2)) && break
+    sleep 0.1
+  done
+  [[ -n $LIVE_HANDLE ]] || { echo "no handle taken while the recorder wrote"; return 1; }
+}
+check "the handle of the recording's snapshot while it is live" take_live_handle
 wait "$LIVE_PID"
 settled() {
   local n
@@ -182,7 +202,9 @@ check "drop_caches" evict
 check "after eviction: every recording over NFS equals its export" nfs_round evicted
 check "after eviction: every handle opens to the same bytes" handles_open evicted
 live_stale() {
-  local got
+  local got final
+  final=$(stat -c %s "$W/export/live.mp4")
+  ((LIVE_SIZE < final)) || { echo "the live handle's snapshot ($LIVE_SIZE bytes) is the final one ($final)"; return 1; }
   got=$(to 30 python3 "$FHANDLE" sha256 "$MNT" "$LIVE_HANDLE" 2>/dev/null)
   [[ $got == ESTALE ]] || { echo "the grown live snapshot's handle gave: $got"; return 1; }
 }
