@@ -420,7 +420,6 @@ entry_new (const char *path, const struct stat *st, const IndexerClass *indexer,
   entry->fd = source_fd_new (fd);
   entry->rec = recording_new (indexer, path);
   entry->indexer = indexer;
-  g_info ("%s: %s recording", path, indexer->name);
   return entry;
 }
 
@@ -511,6 +510,7 @@ catalog_entry (const char *path, const struct stat *st, const IndexerClass *inde
     /* Opened and probed outside fs.lock; a thread that made the same entry
      * meanwhile wins, and ours is dropped. */
     Entry *made = entry_new (path, st, indexer, err);
+    gboolean kept = FALSE;
     if (!made)
       return NULL;
     g_mutex_lock (&fs.lock);
@@ -520,8 +520,13 @@ catalog_entry (const char *path, const struct stat *st, const IndexerClass *inde
       g_hash_table_replace (fs.entries, g_steal_pointer (&key), made);
       g_atomic_int_inc (&made->ref);
       entry = g_steal_pointer (&made);
+      kept = TRUE;
     }
     g_mutex_unlock (&fs.lock);
+    /* Logged by the thread whose entry is kept (two may have made one), so
+     * once per recording. */
+    if (kept)
+      g_info ("%s: %s recording", path, ((const IndexerClass *) g_atomic_pointer_get (&entry->indexer))->name);
     if (made)
       entry_unref (made);
   }
