@@ -22,6 +22,10 @@
 #define MAX_KEPT_NAL (64u * 1024)
 /* Bytes kept of other NAL units: a slice header's first fields. */
 #define SLICE_HEAD 32u
+/* Samples held while video frames wait for their presentation place, at
+ * most: beyond, the waiting frames are placed as if the video had ended (a
+ * frame that then comes before them fails the recording). */
+#define MAX_PENDING 8192
 /* Frames the probe checks for presentation order after the first key frame. */
 #define PROBE_FRAMES 16
 
@@ -37,7 +41,14 @@ typedef struct {
   Track *track;
   guint64 offset;
   SampleInfo info;
+  gboolean ready;                /* video: its composition offset is known */
+  guint64 number;                /* video: in decode order */
 } Pending;
+
+typedef struct {
+  gint64 poc;
+  guint64 number;
+} Unplaced;
 
 typedef struct {
   guint64 payload;               /* the mdat's first payload byte; 0 until found */
@@ -55,15 +66,20 @@ typedef struct {
   TsVideoConfig vconfig;
   TsH264Sps sps;                 /* the first SPS's, once the video is configured */
   guint32 frame_ticks, video_timescale;
-  gint64 poc_msb, last_poc;      /* pic_order_cnt_type 0: order checks */
+  gint64 poc_msb;                /* pic_order_cnt_type 0: the last reference picture's */
   guint32 poc_lsb;
+  gboolean period_placed;        /* a frame since the last IDR was placed, at last_placed_poc */
+  gint64 last_placed_poc;
   guint64 frames;                /* shown (or, in the probe, checked) */
   TsAudioCodec audio_codec;
   gboolean audio_known;
   guint32 sample_rate, frame_samples;
   Track *video, *audio;
   guint64 dropped;               /* access units before the first key frame */
-  GArray *pending;               /* Pending */
+  GArray *pending;               /* Pending, in source order; appended while ready */
+  GArray *unplaced;              /* Unplaced: video frames whose presentation place is unknown */
+  guint reorder;                 /* max_num_reorder_frames */
+  guint64 placed;                /* video frames placed in presentation order */
   /* probe: what was seen */
   gboolean walkable;             /* a key frame with acceptable parameter sets */
   const char *why;               /* why not, if the walk stopped on a problem */
@@ -78,6 +94,7 @@ salvage_new (void)
   st->au_bytes = g_byte_array_new ();
   st->au_nals = g_array_new (FALSE, FALSE, sizeof (TsNal));
   st->pending = g_array_new (FALSE, FALSE, sizeof (Pending));
+  st->unplaced = g_array_new (FALSE, FALSE, sizeof (Unplaced));
   ts_video_config_init (&st->vconfig, TS_VIDEO_H264);
   return st;
 }
@@ -90,6 +107,7 @@ salvage_free (gpointer data)
   g_byte_array_unref (st->au_bytes);
   g_array_unref (st->au_nals);
   g_array_unref (st->pending);
+  g_array_unref (st->unplaced);
   ts_video_config_clear (&st->vconfig);
   g_free (st);
 }
@@ -232,6 +250,12 @@ video_timing (Salvage *st)
     st->why = "pic_order_cnt_type 1 is not walked";
     return FALSE;
   }
+  if (sps.poc_type == 0 && !sps.has_reorder) {
+    st->why = "B-frames? pic_order_cnt_type 0 without max_num_reorder_frames (VUI bitstream_restriction): how "
+              "far frames are reordered is not in the stream";
+    return FALSE;
+  }
+  st->reorder = sps.poc_type == 0 ? sps.max_num_reorder_frames : 0;
   if (!sps.frame_mbs_only) {
     st->why = "interlaced video (frame_mbs_only_flag 0) is not walked";
     return FALSE;
@@ -272,21 +296,18 @@ add_track (Recording *rec, guint32 handler, guint32 timescale, ByteWriter *entry
 static void
 queue (Salvage *st, Track *t, guint64 offset, guint64 size, guint32 duration, gboolean sync)
 {
-  Pending p = { .track = t, .offset = offset,
+  Pending p = { .track = t, .offset = offset, .ready = TRUE,
                 .info = { .size = (guint32) size, .duration = duration, .sync = sync, .description_index = 1 } };
   g_array_append_val (st->pending, p);
 }
 
-/* Whether the access unit just ended (in st->au_nals) is presented after
- * the one before: then decode order is presentation order and no
- * composition offsets are needed.  pic_order_cnt_type 2 says so; type 0 is
- * checked frame by frame (8.2.1.1; the previous frame stands for the
- * previous reference picture, which it is when no frame is reordered). */
+/* The picture order count of the access unit just ended (in st->au_nals),
+ * 8.2.1: pic_order_cnt_type 2 is decode order; type 0 from the slice's
+ * pic_order_cnt_lsb and the last reference picture's (8.2.1.1; memory
+ * management operation 5 is not looked for).  FALSE with st->why. */
 static gboolean
-in_presentation_order (Salvage *st, gboolean key)
+frame_poc (Salvage *st, gint64 *poc, gboolean *idr)
 {
-  if (st->sps.poc_type == 2)
-    return TRUE;
   const guint8 *slice = NULL;
   gsize len = 0;
   for (guint i = 0; i < st->au_nals->len && !slice; i++) {
@@ -295,28 +316,68 @@ in_presentation_order (Salvage *st, gboolean key)
     if (type == 1 || type == 5)
       slice = st->au_bytes->data + n->start, len = n->len;
   }
+  *idr = slice && (slice[0] & 0x1f) == 5;
+  if (st->sps.poc_type == 2) {
+    *poc = (gint64) st->frames;
+    return TRUE;
+  }
   guint32 lsb;
   if (!slice || !ts_h264_slice_poc_lsb (&st->sps, slice, len, &lsb)) {
     st->why = "a slice header without pic_order_cnt_lsb (a field, or cut short)";
     return FALSE;
   }
   guint32 max = 1u << st->sps.log2_max_poc_lsb;
-  gboolean idr = (slice[0] & 0x1f) == 5;
-  if (idr) {
-    st->poc_msb = 0;
+  gint64 msb = st->poc_msb;
+  if (*idr) {
+    msb = 0;
+    st->poc_lsb = 0;
   } else if (lsb < st->poc_lsb && st->poc_lsb - lsb >= max / 2) {
-    st->poc_msb += max;
+    msb += max;
   } else if (lsb > st->poc_lsb && lsb - st->poc_lsb > max / 2) {
-    st->poc_msb -= max;
+    msb -= max;
   }
-  gint64 poc = st->poc_msb + lsb;
-  if (!idr && st->frames > 0 && poc <= st->last_poc) {
-    st->why = "frames are stored out of presentation order (B-frames): their composition times are not in the stream";
-    return FALSE;
+  *poc = msb + lsb;
+  if (slice[0] & 0x60) {   /* nal_ref_idc: a reference picture is the next one's base */
+    st->poc_msb = msb;
+    st->poc_lsb = lsb;
   }
-  (void) key;
-  st->poc_lsb = lsb;
-  st->last_poc = poc;
+  return TRUE;
+}
+
+/* Frames are presented in picture order count order within the pictures
+ * between two IDRs.  A frame's place is known once max_num_reorder_frames
+ * frames have followed it in decode order (C.4.5.3, "bumping"): with R of
+ * them, the frames not placed yet are at most R, and the one of lowest
+ * count is placed next.  Its composition offset is (place - decode number
+ * + R) frames, so offsets are never negative, and the edit list starts the
+ * track at R frames. */
+static gboolean
+place_frames (Salvage *st, guint keep)
+{
+  while (st->unplaced->len > keep) {
+    guint best = 0;
+    for (guint i = 1; i < st->unplaced->len; i++)
+      if (g_array_index (st->unplaced, Unplaced, i).poc < g_array_index (st->unplaced, Unplaced, best).poc)
+        best = i;
+    Unplaced u = g_array_index (st->unplaced, Unplaced, best);
+    g_array_remove_index (st->unplaced, best);
+    if (st->period_placed && u.poc <= st->last_placed_poc) {
+      st->why = "a frame is reordered further than max_num_reorder_frames says";
+      return FALSE;
+    }
+    st->period_placed = TRUE;
+    st->last_placed_poc = u.poc;
+    gint64 offset = ((gint64) st->placed - (gint64) u.number + st->reorder) * st->frame_ticks;
+    st->placed++;
+    for (guint i = 0; i < st->pending->len; i++) {
+      Pending *p = &g_array_index (st->pending, Pending, i);
+      if (p->track == st->video && !p->ready && p->number == u.number) {
+        p->info.composition_offset = (gint32) CLAMP (offset, 0, G_MAXINT32);
+        p->ready = TRUE;
+        break;
+      }
+    }
+  }
   return TRUE;
 }
 
@@ -348,6 +409,9 @@ show_access_unit (Salvage *st, Recording *rec, guint64 end)
                              st->vconfig.height);
       if (!st->video)
         return FALSE;
+      recording_begin_append (rec);
+      st->video->edit_base = -(gint64) st->reorder * st->frame_ticks;   /* place_frames */
+      recording_end_append (rec);
       recording_note (rec, "no moov: recovered from the mdat; video at %u/%u frames per second (SPS timing_info), "
                       "audio timed by its frame lengths, both tracks taken to start together",
                       st->video_timescale, st->frame_ticks);
@@ -356,12 +420,23 @@ show_access_unit (Salvage *st, Recording *rec, guint64 end)
                         st->dropped);
     }
   }
-  if (!in_presentation_order (st, key))
+  gint64 poc;
+  gboolean idr;
+  if (!frame_poc (st, &poc, &idr))
     return FALSE;
-  st->frames++;
-  if (st->video && end - st->au_start <= G_MAXUINT32)
+  if (idr) {
+    if (!place_frames (st, 0))   /* the pictures before an IDR are all shown before it */
+      return FALSE;
+    st->period_placed = FALSE;
+  }
+  Unplaced u = { .poc = poc, .number = st->frames++ };
+  if (st->video && end - st->au_start <= G_MAXUINT32) {
     queue (st, st->video, st->au_start, end - st->au_start, st->frame_ticks, key);
-  return TRUE;
+    g_array_index (st->pending, Pending, st->pending->len - 1).number = u.number;
+    g_array_index (st->pending, Pending, st->pending->len - 1).ready = FALSE;
+  }
+  g_array_append_val (st->unplaced, u);
+  return place_frames (st, st->reorder);
 }
 
 /* The access unit in progress ends at end. */
@@ -432,7 +507,7 @@ walk (Salvage *st, const Source *src, Recording *rec, guint64 limit)
     case UNIT_NEED_MORE:
       return TRUE;
     case UNIT_END:
-      return end_access_unit (st, rec, st->pos);
+      return end_access_unit (st, rec, st->pos) && place_frames (st, 0);
     case UNIT_BAD:
       st->why_at = st->pos;
       return FALSE;
@@ -472,6 +547,10 @@ walk (Salvage *st, const Source *src, Recording *rec, guint64 limit)
       }
       if (st->audio)
         queue (st, st->audio, st->pos, size, st->frame_samples, TRUE);
+      if (st->pending->len > MAX_PENDING && !place_frames (st, 0)) {
+        st->why_at = st->pos;
+        return FALSE;
+      }
       break;
     }
     st->pos += size;
@@ -479,19 +558,24 @@ walk (Salvage *st, const Source *src, Recording *rec, guint64 limit)
   return TRUE;
 }
 
+/* Appends the samples queued, in source order, up to the first video frame
+ * whose presentation place is not known yet. */
 static void
 flush (Salvage *st, Recording *rec)
 {
-  if (!st->pending->len)
+  guint n = 0;
+  while (n < st->pending->len && g_array_index (st->pending, Pending, n).ready)
+    n++;
+  if (!n)
     return;
   recording_begin_append (rec);
-  for (guint i = 0; i < st->pending->len; i++) {
+  for (guint i = 0; i < n; i++) {
     Pending *p = &g_array_index (st->pending, Pending, i);
     if (!recording_append_sample (rec, p->track, p->offset, &p->info))
       break;
   }
   recording_end_append (rec);
-  g_array_set_size (st->pending, 0);
+  g_array_remove_range (st->pending, 0, n);
 }
 
 /* The probe's walk: a key frame with acceptable parameter sets within the
@@ -585,13 +669,13 @@ static gboolean
 salvage_finish (gpointer data, Recording *rec, const Source *src)
 {
   Salvage *st = data;
-  if (!st->in_au || !st->au_has_slice || rec->failed)
-    return FALSE;
   (void) src;
-  guint n = st->pending->len;
-  gboolean ok = end_access_unit (st, rec, st->pos);
-  gboolean made = st->pending->len > n;
+  if ((!st->unplaced->len && !(st->in_au && st->au_has_slice)) || rec->failed)
+    return FALSE;
+  guint64 before = rec->total_samples;
+  gboolean ok = (!st->in_au || !st->au_has_slice || end_access_unit (st, rec, st->pos)) && place_frames (st, 0);
   flush (st, rec);
+  gboolean made = rec->total_samples > before;
   if (!ok)
     recording_fail (rec, "at byte %" G_GUINT64_FORMAT " of the mdat: %s", st->pos, st->why);
   return made;

@@ -16,11 +16,15 @@
  *
  * Timing is not in the mdat, so it is derived and said so (a note): video
  * frames last 2 * num_units_in_tick of the SPS's VUI timing_info (frame
- * coding only), audio frames their sample count; both tracks start at 0.
+ * coding only), audio frames their sample count; both tracks start at 0 (the
+ * A/V offset a recorder writes into its moov's edit lists is lost).  Frames
+ * are presented in picture order count order (pic_order_cnt_type 0, with
+ * the VUI's max_num_reorder_frames; type 2 is decode order): B-frames get
+ * composition offsets and an edit of max_num_reorder_frames frames.
  * Streams this cannot do exactly are refused with the reason, never guessed:
- * AAC and other audio without frame headers, B-frames (pic_order_cnt_type
- * other than 2: composition times are not in the stream), interlaced video,
- * an SPS without timing_info, HEVC (not walked yet).
+ * AAC and other audio without frame headers, pic_order_cnt_type 0 without
+ * max_num_reorder_frames, type 1, interlaced video, an SPS without
+ * timing_info, HEVC (not walked yet).
  *
  * If the recorder finishes the file (the mdat sized, a moov after it) the
  * recording is finalised and indexed again by mp4.c (recording_successor).

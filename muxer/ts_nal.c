@@ -227,6 +227,21 @@ skip_scaling_list (Rbsp *r, guint size)
   }
 }
 
+/* hrd_parameters (E.1.2); TRUE (it was there). */
+static gboolean
+skip_hrd_parameters (Rbsp *r)
+{
+  guint count = rbsp_ue (r) + 1;
+  rbsp_bits (r, 8);
+  for (guint i = 0; i < count && i < 32 && !r->bad; i++) {
+    rbsp_ue (r);
+    rbsp_ue (r);
+    rbsp_bits (r, 1);
+  }
+  rbsp_bits (r, 20);
+  return TRUE;
+}
+
 /* Reads an SPS NAL unit (header included) up to its VUI timing_info (E.1.1);
  * FALSE if it is damaged or its size is out of range. */
 gboolean
@@ -310,8 +325,24 @@ ts_h264_sps_parse (const guint8 *nal, gsize len, TsH264Sps *out)
         out->time_scale = scale;
       }
     }
+    gboolean nal_hrd = rbsp_bits (&r, 1) && skip_hrd_parameters (&r);
+    gboolean vcl_hrd = rbsp_bits (&r, 1) && skip_hrd_parameters (&r);
+    if (nal_hrd || vcl_hrd)
+      rbsp_bits (&r, 1);   /* low_delay_hrd_flag */
+    rbsp_bits (&r, 1);     /* pic_struct_present_flag */
+    if (rbsp_bits (&r, 1)) {   /* bitstream_restriction_flag */
+      rbsp_bits (&r, 1);
+      for (int i = 0; i < 4; i++)
+        rbsp_ue (&r);
+      guint reorder = rbsp_ue (&r);
+      rbsp_ue (&r);   /* max_dec_frame_buffering */
+      if (!r.bad && reorder <= 16) {
+        out->has_reorder = TRUE;
+        out->max_num_reorder_frames = reorder;
+      }
+    }
     if (r.bad)   /* a VUI cut short leaves the size alone: no timing */
-      out->num_units_in_tick = out->time_scale = 0, r.bad = FALSE;
+      out->num_units_in_tick = out->time_scale = 0, out->has_reorder = FALSE, r.bad = FALSE;
   }
   gboolean ok = !r.bad && w > 0 && h > 0 && w <= 16384 && h <= 16384;
   g_free (r.data);

@@ -45,6 +45,8 @@ typedef struct {
   gboolean fixed_frame_rate;
   guint log2_max_frame_num, log2_max_poc_lsb;
   gboolean separate_colour_plane;
+  gboolean has_reorder;           /* bitstream_restriction: max_num_reorder_frames */
+  guint max_num_reorder_frames;
 } TsH264Sps;
 
 gboolean ts_h264_sps_parse (const guint8 *nal, gsize len, TsH264Sps *out);

@@ -68,9 +68,10 @@ bits_finish (Bits *b, guint8 header)
 }
 
 /* A baseline SPS for 320x240, pic_order_cnt_type poc_type, VUI timing
- * num_units_in_tick 1 / time_scale (0: no timing_info). */
+ * num_units_in_tick 1 / time_scale (0: no timing_info), and
+ * max_num_reorder_frames reorder (-1: no bitstream_restriction). */
 static GByteArray *
-sps (guint poc_type, guint32 time_scale)
+sps_reorder (guint poc_type, guint32 time_scale, gint reorder)
 {
   Bits b = { g_byte_array_new (), 0, 0 };
   bits_put (&b, 66, 8);
@@ -96,18 +97,34 @@ sps (guint poc_type, guint32 time_scale)
     bits_put (&b, time_scale, 32);
     bits_put (&b, 1, 1);
   }
-  bits_put (&b, 0, 5);      /* no HRD, pic_struct, bitstream_restriction */
+  bits_put (&b, 0, 3);      /* no HRD, pic_struct */
+  bits_put (&b, reorder >= 0, 1);
+  if (reorder >= 0) {
+    bits_put (&b, 1, 1);
+    bits_ue (&b, 2);
+    bits_ue (&b, 1);
+    bits_ue (&b, 16);
+    bits_ue (&b, 16);
+    bits_ue (&b, (guint) reorder);
+    bits_ue (&b, (guint) reorder + 1);
+  }
   return bits_finish (&b, 0x67);
 }
 
-/* A slice: first_mb_in_slice, slice_type, PPS 0, frame_num, (idr_pic_id),
- * (pic_order_cnt_lsb), then payload bytes. */
 static GByteArray *
-slice (gboolean idr, guint first_mb, guint frame_num, gint poc_lsb, guint payload)
+sps (guint poc_type, guint32 time_scale)
+{
+  return sps_reorder (poc_type, time_scale, poc_type == 0 ? 2 : -1);
+}
+
+/* A slice: first_mb_in_slice, slice_type, PPS 0, frame_num, (idr_pic_id),
+ * (pic_order_cnt_lsb), then payload bytes.  A B slice is not a reference. */
+static GByteArray *
+slice_of (gboolean idr, gboolean b_slice, guint first_mb, guint frame_num, gint poc_lsb, guint payload)
 {
   Bits b = { g_byte_array_new (), 0, 0 };
   bits_ue (&b, first_mb);
-  bits_ue (&b, idr ? 7 : 5);
+  bits_ue (&b, idr ? 7 : b_slice ? 6 : 5);
   bits_ue (&b, 0);
   bits_put (&b, frame_num, 4);
   if (idr)
@@ -116,7 +133,13 @@ slice (gboolean idr, guint first_mb, guint frame_num, gint poc_lsb, guint payloa
     bits_put (&b, (guint) poc_lsb, 6);
   for (guint i = 0; i < payload; i++)
     bits_put (&b, 0xa5, 8);
-  return bits_finish (&b, idr ? 0x65 : 0x41);
+  return bits_finish (&b, idr ? 0x65 : b_slice ? 0x01 : 0x41);
+}
+
+static GByteArray *
+slice (gboolean idr, guint first_mb, guint frame_num, gint poc_lsb, guint payload)
+{
+  return slice_of (idr, FALSE, first_mb, frame_num, poc_lsb, payload);
 }
 
 static void
@@ -444,6 +467,19 @@ test_moov_appears (void)
   g_assert_cmpuint (count (rec, VIDE), ==, 5);
 }
 
+/* A key frame (pic_order_cnt_type 0) and P frames of the given
+ * pic_order_cnt_lsb, then an MP3 frame. */
+static GByteArray *
+poc_file (const gint *lsb, guint n)
+{
+  GByteArray *f = file_head ();
+  put_key (f, 0, 50);
+  for (guint i = 0; i < n; i++)
+    put_p (f, i + 1, lsb[i]);
+  put_mp3 (f, 1);
+  return f;
+}
+
 /* Streams the walk cannot time exactly are refused with the reason. */
 static void
 test_refused (void)
@@ -458,11 +494,13 @@ test_refused (void)
   put_key (untimed, 2, 0);
   put_p (untimed, 1, -1);
   put_mp3 (untimed, 1);
-  /* pic_order_cnt_type 0 with a frame shown before the one decoded before it. */
+  /* pic_order_cnt_type 0 without max_num_reorder_frames. */
   g_autoptr (GByteArray) reordered = file_head ();
-  put_key (reordered, 0, 50);
+  put_raw_nal (reordered, AUD, sizeof AUD);
+  put_nal (reordered, sps_reorder (0, 50, -1));
+  put_raw_nal (reordered, PPS, sizeof PPS);
+  put_nal (reordered, slice (TRUE, 0, 0, 0, 300));
   put_p (reordered, 1, 6);
-  put_p (reordered, 2, 2);
   put_mp3 (reordered, 1);
   const struct {
     GByteArray *f;
@@ -477,15 +515,57 @@ test_refused (void)
     g_assert_nonnull (why);
     g_assert_nonnull (strstr (why, cases[i].why));
   }
+  /* Reordered further than max_num_reorder_frames (2) says: refused. */
+  static const gint further_lsb[] = { 20, 22, 24, 2 };
+  g_autoptr (GByteArray) further = poc_file (further_lsb, G_N_ELEMENTS (further_lsb));
+  g_autoptr (Recording) bad = index_whole (further, TRUE);
+  g_assert_true (recording_failed (bad));
+  g_autofree char *problems = recording_describe_problems (bad);
+  g_assert_nonnull (strstr (problems, "reordered further than max_num_reorder_frames"));
   /* pic_order_cnt_type 0 in presentation order is walked. */
-  g_autoptr (GByteArray) ordered = file_head ();
-  put_key (ordered, 0, 50);
-  put_p (ordered, 1, 2);
-  put_p (ordered, 2, 4);
-  put_mp3 (ordered, 1);
+  static const gint ordered_lsb[] = { 2, 4 };
+  g_autoptr (GByteArray) ordered = poc_file (ordered_lsb, G_N_ELEMENTS (ordered_lsb));
   g_autoptr (Recording) rec = index_whole (ordered, TRUE);
   g_assert_false (recording_failed (rec));
   g_assert_cmpuint (count (rec, VIDE), ==, 3);
+}
+
+/* B-frames (pic_order_cnt_type 0, max_num_reorder_frames 1): I0 P4 B2 P8 B6
+ * in decode order are presented I0 B2 P4 B6 P8.  Composition offsets of
+ * (place - decode number + 1) frames, an edit of one frame; samples
+ * (and the audio after them) are appended once their place is known. */
+static void
+test_b_frames (void)
+{
+  g_autoptr (GByteArray) f = file_head ();
+  put_raw_nal (f, AUD, sizeof AUD);
+  put_nal (f, sps_reorder (0, 50, 1));
+  put_raw_nal (f, PPS, sizeof PPS);
+  put_nal (f, slice (TRUE, 0, 0, 0, 300));
+  put_nal (f, slice_of (FALSE, FALSE, 0, 1, 8, 90));
+  put_nal (f, slice_of (FALSE, TRUE, 0, 2, 4, 40));
+  put_nal (f, slice_of (FALSE, FALSE, 0, 2, 16, 91));
+  put_nal (f, slice_of (FALSE, TRUE, 0, 3, 12, 41));
+  put_mp3 (f, 2);
+  g_autoptr (Recording) rec = index_whole (f, FALSE);
+  g_assert_false (recording_failed (rec));
+  /* P16's place waits for the next frame (or the end), and the samples
+   * after it in the file for it. */
+  g_assert_cmpuint (count (rec, VIDE), ==, 3);
+  g_assert_cmpuint (count (rec, SOUN), ==, 0);
+  Source src = source_from_memory (f->data, f->len);
+  recording_finish (rec, &src);
+  g_assert_cmpuint (count (rec, VIDE), ==, 5);
+  g_assert_cmpuint (count (rec, SOUN), ==, 2);
+  Track *v = track (rec, VIDE);
+  gboolean negative;
+  g_assert_true (sample_table_has_offsets (&v->table, 5, &negative));
+  g_assert_false (negative);
+  g_assert_cmpint (sample_table_min_offset (&v->table, 5), ==, 0);
+  g_assert_cmpint (v->edit_base, ==, -2);
+  /* offsets 1 2 0 2 0 frames: the runs are 1, 2, 0, 2, 0. */
+  guint32 last;
+  g_assert_cmpuint (sample_table_offset_runs (&v->table, 5, &last), ==, 5);
 }
 
 int
@@ -504,5 +584,6 @@ main (int argc, char **argv)
   g_test_add_func ("/mp4-salvage/hostile-lengths", test_hostile_lengths);
   g_test_add_func ("/mp4-salvage/moov-appears", test_moov_appears);
   g_test_add_func ("/mp4-salvage/refused", test_refused);
+  g_test_add_func ("/mp4-salvage/b-frames", test_b_frames);
   return g_test_run ();
 }
