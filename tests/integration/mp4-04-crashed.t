@@ -102,17 +102,13 @@ common_frames() {
   done
   return "$status"
 }
-video_packets() { to 60 ffprobe -v error -select_streams v -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$1"; }
-# timing_common REF VIRT: the shorter's packets are the first of the longer's, at the same
-# times per stream, in ffprobe and GStreamer; the A/V start offset is not in the mdat (the
-# virtual file starts both at 0) and is not compared: the reference's is printed.
+# timing_common REF VIRT: per stream, the shorter's packets are the first of the longer's (the
+# two are cut at different points, per stream), at the same times, in ffprobe and GStreamer;
+# the A/V start offset is not in the mdat (the virtual file starts both at 0) and is not
+# compared: the reference's is printed.
 timing_common() {
   local status
-  if (($(video_packets "$1") <= $(video_packets "$2"))); then
-    timing_prefix "$1" "$2" --streams-apart
-  else
-    timing_prefix "$2" "$1" --streams-apart
-  fi
+  timing_prefix "$2" "$1" --streams-apart --common
   status=$?
   echo "A/V start offset of the reference (video minus audio, as ffprobe reads it), not in the mdat:" \
     "$(to 60 ffprobe -v error -show_entries stream=codec_type,start_time -of csv=p=0 "$1" |
