@@ -6,6 +6,9 @@
 #include "livemp4fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
 static const char *const names[] = {
@@ -43,10 +46,49 @@ xattr_value (Node *node, guint i)
   return NULL;
 }
 
+/* Why a mirrored file that looks like a recording is not shown as one
+ * (recording_why_not: a moov-less MP4 that cannot be walked), or NULL.
+ * Reads a little of the source; no lock is held. */
+static char *
+mirrored_error (Node *node)
+{
+  int fd = openat (fs.root_fd, node->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0)
+    return NULL;
+  char *why = NULL;
+  if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode)) {
+    Source src = { .fd = fd, .size = (guint64) st.st_size };
+    why = recording_why_not (&src);
+  }
+  close (fd);
+  return why;
+}
+
+static void
+reply_value (fuse_req_t req, const char *value, size_t size)
+{
+  size_t len = strlen (value);
+  if (size == 0)
+    fuse_reply_xattr (req, len);
+  else if (size < len)
+    fuse_reply_err (req, ERANGE);
+  else
+    fuse_reply_buf (req, value, len);
+}
+
 void
 ops_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
   Node *node = node_get (ino);
+  if (node && node->kind == NODE_FILE && strcmp (name, "user.livemp4.error") == 0) {
+    g_autofree char *why = mirrored_error (node);
+    if (why)
+      reply_value (req, why, size);
+    else
+      fuse_reply_err (req, ENODATA);
+    return;
+  }
   if (!node || node->kind != NODE_SNAPSHOT) {
     fuse_reply_err (req, node ? ENODATA : ESTALE);
     return;
@@ -68,13 +110,7 @@ ops_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
     g_autofree char *value = xattr_value (node, i);
     if (!value)
       break;
-    size_t len = strlen (value);
-    if (size == 0)
-      fuse_reply_xattr (req, len);
-    else if (size < len)
-      fuse_reply_err (req, ERANGE);
-    else
-      fuse_reply_buf (req, value, len);
+    reply_value (req, value, size);
     return;
   }
   fuse_reply_err (req, ENODATA);
@@ -89,6 +125,11 @@ ops_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size)
     return;
   }
   g_autoptr (GString) list = g_string_new (NULL);
+  if (node->kind == NODE_FILE) {
+    g_autofree char *why = mirrored_error (node);
+    if (why)
+      g_string_append_len (list, names[4], (gssize) strlen (names[4]) + 1);
+  }
   if (node->kind == NODE_SNAPSHOT)
     for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
       g_autofree char *value = xattr_value (node, i);

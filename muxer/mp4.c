@@ -89,6 +89,12 @@ read_header (const Source *src, guint64 pos, BoxHeader *h, const char **why)
 }
 
 WalkResult
+mp4_read_box_header (const Source *src, guint64 pos, BoxHeader *h, const char **why)
+{
+  return read_header (src, pos, h, why);
+}
+
+WalkResult
 mp4_walk_to_moov (const Source *src, guint64 *pos, guint *boxes, BoxHeader *moov, const char **why)
 {
   for (;;) {

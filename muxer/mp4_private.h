@@ -44,6 +44,10 @@ typedef enum {
   WALK_NOT_MP4,     /* damaged, or not a plain MP4: *why says why */
 } WalkResult;
 
+/* Reads the top-level box header at pos: WALK_MOOV when it is read (size 0:
+ * to the end of the file), WALK_NEED_MORE when it is not on disk whole. */
+WalkResult mp4_read_box_header (const Source *src, guint64 pos, BoxHeader *h, const char **why);
+
 /* Walks the top-level boxes from *pos, by header, to the moov; *boxes counts
  * the boxes walked.  Stops at the moov (with its header in *moov) or where
  * the file ends. */

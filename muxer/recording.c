@@ -7,12 +7,14 @@
 #include "fmp4.h"
 #include "mkv.h"
 #include "mp4.h"
+#include "mp4_salvage.h"
 #include "ts.h"
 
 static const IndexerClass *const indexers[] = {
   &fmp4_indexer,
   &mkv_indexer,
   &mp4_indexer,   /* after fmp4: a moov with mvex is a fragmented recording */
+  &mp4_salvage_indexer,   /* after mp4: a moov-less MP4 whose moov may still come */
   &ts_indexer,    /* last: sync bytes at a stride are the weakest signature */
 };
 
@@ -36,6 +38,12 @@ recording_detect (const Source *src, gboolean *need_more)
   if (source_io_errors () != errors)
     *need_more = TRUE;
   return NULL;
+}
+
+char *
+recording_why_not (const Source *src)
+{
+  return mp4_salvage_why_not (src);
 }
 
 Recording *

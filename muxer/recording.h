@@ -157,6 +157,11 @@ guint64 recording_payload_phase (Recording *rec);
  * source could still turn out to be a recording. */
 const IndexerClass *recording_detect (const Source *src, gboolean *need_more);
 
+/* Why src, which looks like a recording of a kind an indexer knows, is not
+ * one it can show (a moov-less MP4 whose mdat cannot be walked): a reason
+ * for the mirrored file's user.livemp4.error, or NULL. */
+char *recording_why_not (const Source *src);
+
 Recording *recording_new (const IndexerClass *indexer, const char *name);
 Recording *recording_ref (Recording *rec);
 void recording_unref (Recording *rec);

@@ -227,9 +227,29 @@ skip_scaling_list (Rbsp *r, guint size)
   }
 }
 
+/* hrd_parameters (E.1.2); TRUE (it was there). */
 static gboolean
-h264_sps_size (const guint8 *nal, gsize len, guint *width, guint *height)
+skip_hrd_parameters (Rbsp *r)
 {
+  guint count = rbsp_ue (r) + 1;
+  rbsp_bits (r, 8);
+  for (guint i = 0; i < count && i < 32 && !r->bad; i++) {
+    rbsp_ue (r);
+    rbsp_ue (r);
+    rbsp_bits (r, 1);
+  }
+  rbsp_bits (r, 20);
+  return TRUE;
+}
+
+/* Reads an SPS NAL unit (header included) up to its VUI timing_info (E.1.1);
+ * FALSE if it is damaged or its size is out of range. */
+gboolean
+ts_h264_sps_parse (const guint8 *nal, gsize len, TsH264Sps *out)
+{
+  memset (out, 0, sizeof *out);
+  if (len < 4)
+    return FALSE;
   Rbsp r;
   rbsp_init (&r, nal + 1, len - 1);
   guint profile = rbsp_bits (&r, 8);
@@ -241,7 +261,7 @@ h264_sps_size (const guint8 *nal, gsize len, guint *width, guint *height)
       profile == 135) {
     chroma = rbsp_ue (&r);
     if (chroma == 3)
-      rbsp_bits (&r, 1);
+      out->separate_colour_plane = rbsp_bits (&r, 1);
     rbsp_ue (&r);
     rbsp_ue (&r);
     rbsp_bits (&r, 1);
@@ -250,10 +270,13 @@ h264_sps_size (const guint8 *nal, gsize len, guint *width, guint *height)
         if (rbsp_bits (&r, 1))
           skip_scaling_list (&r, i < 6 ? 16 : 64);
   }
-  rbsp_ue (&r);   /* log2_max_frame_num_minus4 */
+  guint log2_frame_num = rbsp_ue (&r) + 4;   /* log2_max_frame_num_minus4 + 4 */
+  out->log2_max_frame_num = MIN (log2_frame_num, 16u);
   guint poc_type = rbsp_ue (&r);
+  out->poc_type = poc_type;
   if (poc_type == 0) {
-    rbsp_ue (&r);
+    guint log2_poc_lsb = rbsp_ue (&r) + 4;
+    out->log2_max_poc_lsb = MIN (log2_poc_lsb, 16u);
   } else if (poc_type == 1) {
     rbsp_bits (&r, 1);
     rbsp_se (&r);
@@ -279,10 +302,74 @@ h264_sps_size (const guint8 *nal, gsize len, guint *width, guint *height)
     if (cw < w && ch < h)
       w -= cw, h -= ch;
   }
+  out->frame_mbs_only = frame_mbs_only;
+  if (!r.bad && rbsp_bits (&r, 1)) {   /* vui_parameters_present_flag */
+    if (rbsp_bits (&r, 1) && rbsp_bits (&r, 8) == 255)   /* aspect_ratio_idc: Extended_SAR */
+      rbsp_bits (&r, 32);
+    if (rbsp_bits (&r, 1))   /* overscan_info_present_flag */
+      rbsp_bits (&r, 1);
+    if (rbsp_bits (&r, 1)) {   /* video_signal_type_present_flag */
+      rbsp_bits (&r, 4);
+      if (rbsp_bits (&r, 1))
+        rbsp_bits (&r, 24);
+    }
+    if (rbsp_bits (&r, 1)) {   /* chroma_loc_info_present_flag */
+      rbsp_ue (&r);
+      rbsp_ue (&r);
+    }
+    if (rbsp_bits (&r, 1)) {   /* timing_info_present_flag */
+      guint32 units = rbsp_bits (&r, 32), scale = rbsp_bits (&r, 32);
+      out->fixed_frame_rate = rbsp_bits (&r, 1);
+      if (!r.bad && units > 0 && scale > 0) {
+        out->num_units_in_tick = units;
+        out->time_scale = scale;
+      }
+    }
+    gboolean nal_hrd = rbsp_bits (&r, 1) && skip_hrd_parameters (&r);
+    gboolean vcl_hrd = rbsp_bits (&r, 1) && skip_hrd_parameters (&r);
+    if (nal_hrd || vcl_hrd)
+      rbsp_bits (&r, 1);   /* low_delay_hrd_flag */
+    rbsp_bits (&r, 1);     /* pic_struct_present_flag */
+    if (rbsp_bits (&r, 1)) {   /* bitstream_restriction_flag */
+      rbsp_bits (&r, 1);
+      for (int i = 0; i < 4; i++)
+        rbsp_ue (&r);
+      guint reorder = rbsp_ue (&r);
+      rbsp_ue (&r);   /* max_dec_frame_buffering */
+      if (!r.bad && reorder <= 16) {
+        out->has_reorder = TRUE;
+        out->max_num_reorder_frames = reorder;
+      }
+    }
+    if (r.bad)   /* a VUI cut short leaves the size alone: no timing */
+      out->num_units_in_tick = out->time_scale = 0, out->has_reorder = FALSE, r.bad = FALSE;
+  }
   gboolean ok = !r.bad && w > 0 && h > 0 && w <= 16384 && h <= 16384;
   g_free (r.data);
-  if (ok)
-    *width = (guint) w, *height = (guint) h;
+  out->width = (guint) w;
+  out->height = (guint) h;
+  return ok;
+}
+
+gboolean
+ts_h264_slice_poc_lsb (const TsH264Sps *sps, const guint8 *nal, gsize len, guint32 *lsb)
+{
+  if (sps->poc_type != 0 || len < 2)
+    return FALSE;
+  Rbsp r;
+  rbsp_init (&r, nal + 1, len - 1);
+  rbsp_ue (&r);   /* first_mb_in_slice */
+  rbsp_ue (&r);   /* slice_type */
+  rbsp_ue (&r);   /* pic_parameter_set_id */
+  if (sps->separate_colour_plane)
+    rbsp_bits (&r, 2);
+  rbsp_bits (&r, sps->log2_max_frame_num);
+  gboolean field = !sps->frame_mbs_only && rbsp_bits (&r, 1);
+  if ((nal[0] & 0x1f) == 5)
+    rbsp_ue (&r);   /* idr_pic_id */
+  *lsb = rbsp_bits (&r, sps->log2_max_poc_lsb);
+  gboolean ok = !r.bad && !field;
+  g_free (r.data);
   return ok;
 }
 
@@ -410,11 +497,11 @@ ts_video_access_unit (TsVideoConfig *c, const guint8 *p, const GArray *nals)
     if (c->codec == TS_VIDEO_H264) {
       guint type = nal[0] & 0x1f;
       if (type == 7 && !c->sps) {
-        guint w, h;
-        if (n->len >= 4 && h264_sps_size (nal, n->len, &w, &h)) {
+        TsH264Sps sps;
+        if (ts_h264_sps_parse (nal, n->len, &sps)) {
           keep (&c->sps, nal, n->len);
-          c->width = w;
-          c->height = h;
+          c->width = sps.width;
+          c->height = sps.height;
         }
       } else if (type == 8) {
         keep (&c->pps, nal, n->len);

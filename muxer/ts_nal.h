@@ -36,6 +36,25 @@ gboolean ts_annexb_convert (TsEsWalk *w, guint8 *dest, gsize size);
  * H.265 7.4.2.4.4).  Returns -1 when more bytes are needed. */
 int ts_nal_starts_au (TsVideoCodec codec, const guint8 *p, gsize avail, gboolean au_has_slice, gboolean *is_slice);
 
+/* What an H.264 SPS (7.3.2.1.1, VUI E.1.1) says of size and timing. */
+typedef struct {
+  guint width, height;
+  guint poc_type;                 /* pic_order_cnt_type: 2 means output order is decode order */
+  gboolean frame_mbs_only;
+  guint32 num_units_in_tick, time_scale;   /* timing_info; 0 when absent */
+  gboolean fixed_frame_rate;
+  guint log2_max_frame_num, log2_max_poc_lsb;
+  gboolean separate_colour_plane;
+  gboolean has_reorder;           /* bitstream_restriction: max_num_reorder_frames */
+  guint max_num_reorder_frames;
+} TsH264Sps;
+
+gboolean ts_h264_sps_parse (const guint8 *nal, gsize len, TsH264Sps *out);
+/* pic_order_cnt_lsb of a frame's slice NAL unit (header included; its first
+ * bytes are enough) under an SPS of pic_order_cnt_type 0 (7.3.3); FALSE if
+ * cut short, or a field. */
+gboolean ts_h264_slice_poc_lsb (const TsH264Sps *sps, const guint8 *nal, gsize len, guint32 *lsb);
+
 /* Parameter sets and picture facts gathered from the NAL units of access units. */
 typedef struct {
   TsVideoCodec codec;

@@ -52,8 +52,12 @@ open_layout (const char *path, int *fd_out)
   gboolean need_more;
   const IndexerClass *indexer = recording_detect (&src, &need_more);
   if (!indexer) {
-    fprintf (stderr, "livemp4: %s: not a recording livemp4fs can show%s\n", path,
-             need_more ? " (yet: too few bytes)" : "");
+    g_autofree char *why = recording_why_not (&src);
+    if (why)
+      fprintf (stderr, "livemp4: %s: not a recording livemp4fs can show: %s\n", path, why);
+    else
+      fprintf (stderr, "livemp4: %s: not a recording livemp4fs can show%s\n", path,
+               need_more ? " (yet: too few bytes)" : "");
     close (fd);
     return NULL;
   }

@@ -9,8 +9,12 @@ stream, its data, its keyframe flag and its presentation time, as two independen
         presentation time of any stream), so the A/V start offsets are compared too; where each
         stream's presentation ends (last pts + duration) equal within one packet duration.
         Default S: 0.0005 s for an MP4 source, 0.0015 s for Matroska (block times are in ms).
-  timing.py prefix A B [--tolerance S] [--readers ...]
+  timing.py prefix A B [--tolerance S] [--readers ...] [--streams-apart]
         A's packets are the first packets of B's, per stream, with the same times (snapshots).
+        --streams-apart (compare and prefix): each stream's times relative to its own first
+        packet, for a file that cannot know its A/V start offset (a moov-less MP4's walk).
+        --common (prefix): per stream, the shorter's packets are the first of the longer's (two
+        copies of one recording cut at different points).
   timing.py counts SRC VIRT
         the same number of packets per stream (as ffprobe counts them).
   timing.py dump FILE [--readers ...]
@@ -359,12 +363,16 @@ def qtdemux_trimmed_tail(reader, sa, sb):
     return all(pa[i][5] == pb[i][5] for i in range(len(pb)))
 
 
-def compare_readings(reader, ra, rb, tol, prefix=False, names=('src', 'virt')):
-    """Returns a list of difference lines (empty if equal) and a list of summary lines."""
+def compare_readings(reader, ra, rb, tol, prefix=False, names=('src', 'virt'), apart=False, common=False):
+    """Returns a list of difference lines (empty if equal) and a list of summary lines.
+    apart: each stream's times relative to its own first packet (the A/V offset not compared).
+    common (with prefix): per stream, the first packets of the shorter are the longer's."""
     diffs, summary = [], []
     t0a, t0b = start_of(ra), start_of(rb)
     na, nb = names
     for label, sa, sb in match_streams(ra, rb):
+        if apart and sa is not None and sb is not None and sa['packets'] and sb['packets']:
+            t0a, t0b = first_pts(sa), first_pts(sb)
         tag = '%s: %s' % (reader, label)
         if sa is None or sb is None:
             if prefix and sb is not None and sa is None:
@@ -383,7 +391,7 @@ def compare_readings(reader, ra, rb, tol, prefix=False, names=('src', 'virt')):
             diffs.append('%s: codec %s vs %s' % (tag, sa['codec'], sb['codec']))
         # Packet count, data and keyframe flags, in order.
         if prefix:
-            if len(pa) > len(pb):
+            if len(pa) > len(pb) and not common:
                 diffs.append('%s: %d packets in %s, only %d in %s' % (tag, len(pa), na, len(pb), nb))
         elif len(pa) != len(pb) and not qtdemux_trimmed_tail(reader, sa, sb):
             diffs.append('%s: %d packets in %s, %d in %s' % (tag, len(pa), na, len(pb), nb))
@@ -496,13 +504,19 @@ def default_tolerance(src):
 
 
 def parse_opts(args):
-    opts = {'tolerance': None, 'readers': list(READERS)}
+    opts = {'tolerance': None, 'readers': list(READERS), 'apart': False, 'common': False}
     rest = []
     i = 0
     while i < len(args):
         if args[i] == '--tolerance':
             opts['tolerance'] = float(args[i + 1])
             i += 2
+        elif args[i] == '--streams-apart':
+            opts['apart'] = True
+            i += 1
+        elif args[i] == '--common':
+            opts['common'] = True
+            i += 1
         elif args[i] == '--readers':
             opts['readers'] = args[i + 1].split(',')
             i += 2
@@ -550,7 +564,7 @@ def cmd_compare(args, prefix=False):
                              '(%+.6f; one packet: %.6f)' % (reader, label, fmt(eb), names[1], fmt(ea), eb - ea, frame))
             s = [x + ' [source cut inside a fragment: compared as a prefix]' for x in s]
         else:
-            d, s = compare_readings(reader, ra, rb, tol, prefix, names)
+            d, s = compare_readings(reader, ra, rb, tol, prefix, names, opts['apart'], opts['common'])
         virt, ref, vname = (ra, rb, names[0]) if prefix else (rb, ra, names[1])
         d += mp4_rules(reader, virt, vname, tol)
         for w in virt.get('warnings', []):
