@@ -4,8 +4,9 @@
  *   ts_packet.c  packets, resynchronisation, PES headers, the ES walk
  *   ts_nal.c     H.264/HEVC access units, parameter sets, avcC/hvcC
  *   ts_audio.c   ADTS, AC-3/E-AC-3 and MPEG audio frame headers
- *   ts.c         the IndexerClass: packets to streams, PAT/PMT, the
- *                produced payload (locators, read_payload)
+ *   ts.c         the IndexerClass: packets to streams, PAT/PMT
+ *   ts_gather.c  the produced payload (read_payload): samples found
+ *                through the chunks, gathered from their packets
  *   ts_locator.c where each sample begins in the source, compact
  *   ts_es.c      elementary streams to samples: access units and frames,
  *                timing, sample entries, the queue of samples to append
@@ -173,5 +174,10 @@ void ts_flush (TsState *st, Recording *rec, gboolean force);
 gint64 ts_unwrap (TsState *st, guint64 ts33);
 /* Notes, once, a jump forward of gap90 (90 kHz) carried as a gap. */
 void ts_note_gap (TsState *st, Recording *rec, TsStream *s, gint64 gap90);
+
+/* ---- ts_gather.c --------------------------------------------------------- */
+
+/* IndexerClass.read_payload: produces payload bytes [offset, offset + len). */
+gboolean ts_gather_read (gpointer data, Recording *rec, const Source *src, guint64 offset, guint8 *dest, gsize len);
 
 G_END_DECLS

@@ -1,0 +1,190 @@
+/* ts_gather.c — the produced payload of an MPEG-TS recording (ts.h): a read
+ * of payload bytes finds the samples they belong to through the tracks'
+ * chunks, and gathers each sample from its packets at its locator,
+ * rewritten (start codes to lengths) or copied. */
+#include "ts_private.h"
+
+#include <string.h>
+
+/* The source window kept between reads (TsState.read_cache). */
+#define GATHER_WINDOW (2u << 20)
+
+/* The packet holding source byte offset: on the grid of the last packet
+ * found by resynchronising before it (ts_private.h). */
+static guint64
+packet_of (TsState *st, guint64 offset)
+{
+  guint64 base = st->format.first;
+  guint lo = 0, hi = st->resyncs->len;
+  while (lo < hi) {
+    guint mid = lo + (hi - lo) / 2;
+    if (g_array_index (st->resyncs, guint64, mid) <= offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo > 0)
+    base = g_array_index (st->resyncs, guint64, lo - 1);
+  return offset < base ? base : base + (offset - base) / st->format.stride * st->format.stride;
+}
+
+/* Produces sample i of s (size bytes) into dest; cursor carries the
+ * locator lookup from one of s's samples to the next. */
+static gboolean
+produce_sample (TsState *st, TsReader *reader, TsStream *s, guint32 i, TsLocatorCursor *cursor, guint8 *dest,
+                gsize size)
+{
+  guint64 offset;
+  if (!ts_locators_get (&s->locators, i, cursor, &offset))
+    return FALSE;   /* never expected: every sample has its locator */
+  guint64 packet = packet_of (st, offset);
+  if (offset - packet >= TS_PACKET)
+    return FALSE;   /* never expected: the locator names an ES byte */
+  TsEsWalk w;
+  ts_es_walk_init (&w, reader, st->format.stride, s->pid, packet, (guint) (offset - packet));
+  /* H.264 and HEVC are rewritten; MPEG-2 video and audio are copied. */
+  return s->kind == TS_KIND_VIDEO && s->video != TS_VIDEO_MPEG2 ? ts_annexb_convert (&w, dest, size)
+                                                                : ts_es_walk_read (&w, dest, size);
+}
+
+/* Where a read stands in the payload: the sample it is in, and each
+ * stream's next chunk.  The chunks of all tracks tile the payload, so the
+ * chunk after the current one is the stream's next chunk that starts where
+ * it ends: a sequential read steps from chunk to chunk without a search. */
+typedef struct {
+  TsStream *s;                /* whose chunk is being read */
+  guint32 sample;             /* of s: the next to read */
+  guint32 chunk_end;          /* of s: the sample after its chunk */
+  guint64 start;              /* payload offset of sample */
+  ChunkCursor next[RECORDING_MAX_TRACKS];
+  gboolean has_next[RECORDING_MAX_TRACKS];
+  TsLocatorCursor locator[RECORDING_MAX_TRACKS];
+} PayloadWalk;
+
+/* Makes the chunk at w->next[s->index] the current one. */
+static void
+walk_enter (PayloadWalk *w, TsStream *s)
+{
+  const Chunk *c = &w->next[s->index].chunk;
+  w->s = s;
+  w->sample = c->first_sample;
+  w->chunk_end = c->first_sample + c->count;
+  w->start = c->payload_offset;
+  w->has_next[s->index] = chunk_cursor_next (&w->next[s->index]);
+}
+
+/* Puts w on the sample holding payload offset; FALSE if none does. */
+static gboolean
+walk_begin (TsState *st, guint64 offset, PayloadWalk *w)
+{
+  TsStream *best = NULL;
+  for (guint i = 0; i < st->streams->len; i++) {
+    TsStream *s = g_ptr_array_index (st->streams, i);
+    w->has_next[i] = FALSE;
+    w->locator[i].valid = FALSE;
+    if (!s->track || s->track->table.chunks->len == 0)
+      continue;
+    ChunkCursor *c = &w->next[i];
+    if (chunk_cursor_at (c, &s->track->table, offset)) {
+      if (!best || c->chunk.payload_offset > w->next[best->index].chunk.payload_offset)
+        best = s;
+    } else {
+      chunk_cursor_init (c, &s->track->table, 0);   /* its first chunk starts past offset */
+    }
+    w->has_next[i] = TRUE;
+  }
+  if (!best)
+    return FALSE;
+  /* The other streams' chunks at or before offset end before best's. */
+  for (guint i = 0; i < st->streams->len; i++)
+    if (w->has_next[i] && i != best->index && w->next[i].chunk.payload_offset <= offset)
+      w->has_next[i] = chunk_cursor_next (&w->next[i]);
+  walk_enter (w, best);
+  const guint32 *sizes = (const guint32 *) best->track->table.sizes->data;
+  for (; w->sample < w->chunk_end; w->sample++) {
+    if (offset < w->start + sizes[w->sample])
+      return TRUE;
+    w->start += sizes[w->sample];
+  }
+  return FALSE;
+}
+
+/* Moves w to the first sample of the chunk that starts where the current
+ * one ended; FALSE if none does (never expected below the payload's end). */
+static gboolean
+walk_next_chunk (TsState *st, PayloadWalk *w)
+{
+  for (guint i = 0; i < st->streams->len; i++) {
+    if (w->has_next[i] && w->next[i].chunk.payload_offset == w->start) {
+      walk_enter (w, g_ptr_array_index (st->streams, i));
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+gboolean
+ts_gather_read (gpointer data, Recording *rec, const Source *src, guint64 offset, guint8 *dest, gsize len)
+{
+  TsState *st = data;
+  (void) rec;
+  g_autofree guint8 *scratch = NULL;
+  gsize scratch_len = 0;
+  PayloadWalk w;
+  if (!walk_begin (st, offset, &w))
+    return FALSE;
+  TsReader local, *reader = &local;
+  gboolean cached = g_mutex_trylock (&st->read_cache_lock);
+  if (cached) {
+    if (!st->read_cache_set || st->read_cache_fd != src->fd || st->read_cache_data != src->data) {
+      if (st->read_cache_set)
+        ts_reader_clear (&st->read_cache);
+      ts_reader_init (&st->read_cache, src, GATHER_WINDOW);
+      st->read_cache_set = TRUE;
+      st->read_cache_fd = src->fd;
+      st->read_cache_data = src->data;
+    }
+    st->read_cache.src = src;
+    reader = &st->read_cache;
+  } else {
+    /* About the source span of len produced bytes (packet headers, other
+     * PIDs between), and room to step back. */
+    ts_reader_init (&local, src, MIN (GATHER_WINDOW * 2, len + len / 2 + (64u << 10)));
+  }
+  gboolean ok = TRUE;
+  while (len > 0) {
+    if (w.sample >= w.chunk_end && !walk_next_chunk (st, &w)) {
+      ok = FALSE;
+      break;
+    }
+    TsStream *s = w.s;
+    guint64 size = ((const guint32 *) s->track->table.sizes->data)[w.sample];
+    gsize skip = (gsize) (offset - w.start), n = (gsize) MIN ((guint64) len, size - skip);
+    guint8 *to = dest;
+    if (skip != 0 || n != size) {
+      /* Part of a sample: produced whole, then cut. */
+      if (scratch_len < size) {
+        g_free (scratch);
+        scratch = g_malloc (size);
+        scratch_len = size;
+      }
+      to = scratch;
+    }
+    if (!produce_sample (st, reader, s, w.sample, &w.locator[s->index], to, size)) {
+      ok = FALSE;
+      break;
+    }
+    if (to != dest)
+      memcpy (dest, scratch + skip, n);
+    dest += n;
+    len -= n;
+    offset += n;
+    w.start += size;
+    w.sample++;
+  }
+  if (cached)
+    g_mutex_unlock (&st->read_cache_lock);
+  else
+    ts_reader_clear (&local);
+  return ok;
+}
