@@ -16,7 +16,7 @@ ts_state_new (void)
   st->streams = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_stream_free);
   st->pending = g_array_new (FALSE, FALSE, sizeof (TsPending));
   st->resyncs = g_array_new (FALSE, FALSE, sizeof (guint64));
-  g_mutex_init (&st->read_cache_lock);
+  ts_gather_init (st);
   return st;
 }
 
@@ -27,9 +27,7 @@ ts_state_free (gpointer data)
   g_ptr_array_unref (st->streams);
   g_array_unref (st->pending);
   g_array_unref (st->resyncs);
-  if (st->read_cache_set)
-    ts_reader_clear (&st->read_cache);
-  g_mutex_clear (&st->read_cache_lock);
+  ts_gather_clear (st);
   g_free (st);
 }
 

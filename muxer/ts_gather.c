@@ -6,8 +6,61 @@
 
 #include <string.h>
 
-/* The source window kept between reads (TsState.read_cache). */
+/* Bytes of source in a window (TsGatherWindow). */
 #define GATHER_WINDOW (2u << 20)
+
+void
+ts_gather_init (TsState *st)
+{
+  for (guint i = 0; i < TS_GATHER_WINDOWS; i++)
+    g_mutex_init (&st->windows[i].lock);
+}
+
+void
+ts_gather_clear (TsState *st)
+{
+  for (guint i = 0; i < TS_GATHER_WINDOWS; i++) {
+    if (st->windows[i].set)
+      ts_reader_clear (&st->windows[i].reader);
+    g_mutex_clear (&st->windows[i].lock);
+  }
+}
+
+/* A free window for a read of src at payload offset: the one the read
+ * before it left there if free (a sequential read continues in its bytes),
+ * else another free one; NULL if all are taken.  Returned locked. */
+static TsGatherWindow *
+window_take (TsState *st, const Source *src, guint64 offset)
+{
+  TsGatherWindow *w = NULL, *spare = NULL;
+  for (guint i = 0; i < TS_GATHER_WINDOWS && !w; i++) {
+    TsGatherWindow *c = &st->windows[i];
+    if (!g_mutex_trylock (&c->lock))
+      continue;
+    if (c->next == offset)
+      w = c;
+    else if (!spare)
+      spare = c;
+    else
+      g_mutex_unlock (&c->lock);
+  }
+  if (w && spare)
+    g_mutex_unlock (&spare->lock);
+  else if (!w)
+    w = spare;
+  if (!w)
+    return NULL;
+  if (!w->set || w->fd != src->fd || w->data != src->data) {
+    if (w->set)
+      ts_reader_clear (&w->reader);
+    ts_reader_init (&w->reader, src, GATHER_WINDOW);
+    w->set = TRUE;
+    w->fd = src->fd;
+    w->data = src->data;
+  }
+  w->reader.src = src;
+  return w;
+}
 
 /* The packet holding source byte offset: on the grid of the last packet
  * found by resynchronising before it (ts_private.h). */
@@ -134,18 +187,9 @@ ts_gather_read (gpointer data, Recording *rec, const Source *src, guint64 offset
   if (!walk_begin (st, offset, &w))
     return FALSE;
   TsReader local, *reader = &local;
-  gboolean cached = g_mutex_trylock (&st->read_cache_lock);
-  if (cached) {
-    if (!st->read_cache_set || st->read_cache_fd != src->fd || st->read_cache_data != src->data) {
-      if (st->read_cache_set)
-        ts_reader_clear (&st->read_cache);
-      ts_reader_init (&st->read_cache, src, GATHER_WINDOW);
-      st->read_cache_set = TRUE;
-      st->read_cache_fd = src->fd;
-      st->read_cache_data = src->data;
-    }
-    st->read_cache.src = src;
-    reader = &st->read_cache;
+  TsGatherWindow *window = window_take (st, src, offset);
+  if (window) {
+    reader = &window->reader;
   } else {
     /* About the source span of len produced bytes (packet headers, other
      * PIDs between), and room to step back. */
@@ -182,9 +226,11 @@ ts_gather_read (gpointer data, Recording *rec, const Source *src, guint64 offset
     w.start += size;
     w.sample++;
   }
-  if (cached)
-    g_mutex_unlock (&st->read_cache_lock);
-  else
+  if (window) {
+    window->next = ok ? offset : G_MAXUINT64;
+    g_mutex_unlock (&window->lock);
+  } else {
     ts_reader_clear (&local);
+  }
   return ok;
 }

@@ -73,7 +73,8 @@ typedef enum { TS_NEXT_OK, TS_NEXT_NEED_MORE } TsNextResult;
 TsNextResult ts_next_packet (TsReader *r, guint stride, guint64 expected, guint64 *packet, gboolean *skipped);
 
 /* The PES header (2.4.3.6) read from the first payload bytes of a PES, which
- * may span packets. */
+ * may span packets.  ts_pes_header_reset() clears each field but buf (once
+ * per sample in the gather): a field added here is cleared there. */
 typedef struct {
   guint8 buf[9 + 255];
   guint len;            /* bytes collected */

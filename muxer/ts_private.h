@@ -122,6 +122,21 @@ typedef struct {
   guint last_len;
 } TsSection;
 
+/* A source window kept between reads of the payload, so that a sequential
+ * read of the virtual file reads the source about once.  Several, so that
+ * concurrent reads (the kernel's readahead, other handles) each find one; a
+ * read takes one whose lock is free (it never waits) and holds it to its
+ * end.  Bytes of a recording's source never change under a window. */
+#define TS_GATHER_WINDOWS 4
+typedef struct {
+  GMutex lock;
+  gboolean set;
+  TsReader reader;
+  int fd;                       /* the source it holds bytes of */
+  const guint8 *data;
+  guint64 next;                 /* payload offset where its last read ended */
+} TsGatherWindow;
+
 typedef struct {
   TsFormat format;
   gboolean format_known;
@@ -145,14 +160,8 @@ typedef struct {
   /* The first PMT was just read: the packets before it are read again, now
    * that their streams are known (GStreamer writes audio before the PMT). */
   gboolean rewind;
-  /* A source window kept between reads, so a sequential read of the virtual
-   * file reads the source about once; a read that finds it taken uses one
-   * of its own.  Bytes of a recording's source never change under it. */
-  GMutex read_cache_lock;
-  TsReader read_cache;
-  gboolean read_cache_set;
-  int read_cache_fd;
-  const guint8 *read_cache_data;
+  /* Source windows kept between reads (ts_gather.c). */
+  TsGatherWindow windows[TS_GATHER_WINDOWS];
 } TsState;
 
 /* ---- ts_es.c ------------------------------------------------------------- */
@@ -177,6 +186,8 @@ void ts_note_gap (TsState *st, Recording *rec, TsStream *s, gint64 gap90);
 
 /* ---- ts_gather.c --------------------------------------------------------- */
 
+void ts_gather_init (TsState *st);
+void ts_gather_clear (TsState *st);
 /* IndexerClass.read_payload: produces payload bytes [offset, offset + len). */
 gboolean ts_gather_read (gpointer data, Recording *rec, const Source *src, guint64 offset, guint8 *dest, gsize len);
 
