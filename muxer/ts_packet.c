@@ -24,7 +24,7 @@ ts_reader_clear (TsReader *r)
 }
 
 const guint8 *
-ts_reader_get (TsReader *r, guint64 offset, gsize n)
+ts_reader_fill (TsReader *r, guint64 offset, gsize n)
 {
   if (n > r->cap || offset > r->src->size || n > r->src->size - offset)
     return NULL;
@@ -266,8 +266,12 @@ walk_advance (TsEsWalk *w)
       return FALSE;
     expected = at + w->stride;
     const guint8 *p = ts_reader_get (w->reader, at, TS_PACKET);
+    /* Other PIDs' packets (most of the walk) and damaged ones are passed
+     * over before the header is parsed. */
+    if (!p || (p[1] & 0x80) || ((p[1] & 0x1f) << 8 | p[2]) != w->pid)
+      continue;
     TsHeader h;
-    if (!p || !ts_header_parse (p, &h) || h.tei || h.pid != w->pid || !h.has_payload)
+    if (!ts_header_parse (p, &h) || h.tei || h.pid != w->pid || !h.has_payload)
       continue;
     if (h.cc == w->cc && !h.discontinuity)
       continue;   /* the duplicate */
