@@ -7,7 +7,8 @@
 #include <string.h>
 
 /* Bytes of source in a window (TsGatherWindow). */
-#define GATHER_WINDOW (2u << 20)
+#define GATHER_WINDOW (256u << 10)
+#define GATHER_BACK (32u << 10)
 
 void
 ts_gather_init (TsState *st)
@@ -54,6 +55,10 @@ window_take (TsState *st, const Source *src, guint64 offset)
     if (w->set)
       ts_reader_clear (&w->reader);
     ts_reader_init (&w->reader, src, GATHER_WINDOW);
+    /* Windows serve concurrent reads of neighbouring ranges: little of a
+     * refill goes to bytes before the miss, where another window often is
+     * (a walk's steps back are short: samples complete in source order). */
+    w->reader.back = GATHER_BACK;
     w->set = TRUE;
     w->fd = src->fd;
     w->data = src->data;
