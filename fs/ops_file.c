@@ -1,6 +1,7 @@
 /* ops_file.c — open, read and release: each handle pins its snapshot, and
  * payload is handed to the kernel as descriptor-backed buffers so it is
- * spliced from the source, never copied through the daemon. */
+ * spliced from the source, never copied through the daemon; bytes the daemon
+ * produces (the header, MPEG-TS payload) are written from its memory. */
 #include "livemp4fs.h"
 
 #include <errno.h>
@@ -139,6 +140,8 @@ read_plain (fuse_req_t req, Handle *h, size_t size, off_t off)
 }
 
 static void read_handle (fuse_req_t req, Handle *h, size_t size, off_t off);
+/* A reply of at most this many pieces, all in memory, is written from them. */
+#define MEMORY_PIECES 16
 
 void
 ops_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -208,6 +211,7 @@ read_handle (fuse_req_t req, Handle *h, size_t size, off_t off)
       n += g_array_index (pieces, LayoutPiece, i).data ? 0 : g_array_index (pieces, LayoutPiece, i).len;
     copied = g_malloc (MAX (n, 1));
   }
+  gboolean any_fd = FALSE;
   struct fuse_bufvec *bv = g_malloc0 (sizeof *bv + pieces->len * sizeof (struct fuse_buf));
   bv->count = pieces->len;
   for (guint i = 0; i < pieces->len; i++) {
@@ -229,10 +233,21 @@ read_handle (fuse_req_t req, Handle *h, size_t size, off_t off)
       b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
       b->fd = h->fd->fd;
       b->pos = (off_t) p->source_offset;
+      any_fd = TRUE;
     }
   }
   handle_done (h);
-  fuse_reply_data (req, bv, FUSE_BUF_SPLICE_MOVE);
+  if (!any_fd && pieces->len <= MEMORY_PIECES) {
+    /* Bytes in memory only (the header, a gathered payload): written to the
+     * device as they are, where libfuse would copy them into a pipe and
+     * the kernel out of it. */
+    struct iovec iov[MEMORY_PIECES];
+    for (guint i = 0; i < pieces->len; i++)
+      iov[i] = (struct iovec) { bv->buf[i].mem, bv->buf[i].size };
+    fuse_reply_iov (req, iov, (int) pieces->len);
+  } else {
+    fuse_reply_data (req, bv, any_fd ? FUSE_BUF_SPLICE_MOVE : FUSE_BUF_NO_SPLICE);
+  }
   g_free (bv);
 }
 

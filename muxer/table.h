@@ -214,6 +214,9 @@ typedef struct {
 void chunk_cursor_init (ChunkCursor *c, const SampleTable *t, guint32 i);
 /* Moves c to the next chunk; FALSE (c unchanged) past the last. */
 gboolean chunk_cursor_next (ChunkCursor *c);
+/* Puts c on the chunk that starts last at or before payload_offset; FALSE
+ * (c unset) if none does. */
+gboolean chunk_cursor_at (ChunkCursor *c, const SampleTable *t, guint64 payload_offset);
 /* Run i of the durations, of the composition offsets (i below ->len). */
 DurationRun sample_table_duration_run (const SampleTable *t, guint32 i);
 OffsetRun sample_table_offset_run (const SampleTable *t, guint32 i);

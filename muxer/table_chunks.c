@@ -195,23 +195,32 @@ sample_table_chunk_count (const SampleTable *t, guint32 n)
 }
 
 gboolean
-sample_table_chunk_at (const SampleTable *t, guint64 payload_offset, Chunk *out)
+chunk_cursor_at (ChunkCursor *c, const SampleTable *t, guint64 payload_offset)
 {
   const ChunkList *l = t->chunks;
   if (l->len == 0)
     return FALSE;
   if (l->last.payload_offset <= payload_offset) {
-    *out = l->last;
+    chunk_cursor_init (c, t, l->len - 1);
     return TRUE;
   }
   guint m = marks_at_most (l->marks, TRUE, payload_offset);
   if (m == 0)
     return FALSE;
-  ChunkCursor c, next;
-  cursor_at_mark (&c, t, m - 1);
-  next = c;
+  ChunkCursor next;
+  cursor_at_mark (c, t, m - 1);
+  next = *c;
   while (chunk_cursor_next (&next) && next.chunk.payload_offset <= payload_offset)
-    c = next;
+    *c = next;
+  return TRUE;
+}
+
+gboolean
+sample_table_chunk_at (const SampleTable *t, guint64 payload_offset, Chunk *out)
+{
+  ChunkCursor c;
+  if (!chunk_cursor_at (&c, t, payload_offset))
+    return FALSE;
   *out = c.chunk;
   return TRUE;
 }

@@ -1,5 +1,5 @@
 /* ts.c — MPEG-TS indexer: the IndexerClass, the packet loop, PAT and PMT,
- * and the produced payload (locators, read_payload). */
+ * and the locators of the produced payload (read by ts_gather.c). */
 #include "ts_private.h"
 
 #include <errno.h>
@@ -16,7 +16,7 @@ ts_state_new (void)
   st->streams = g_ptr_array_new_with_free_func ((GDestroyNotify) ts_stream_free);
   st->pending = g_array_new (FALSE, FALSE, sizeof (TsPending));
   st->resyncs = g_array_new (FALSE, FALSE, sizeof (guint64));
-  g_mutex_init (&st->read_cache_lock);
+  ts_gather_init (st);
   return st;
 }
 
@@ -27,9 +27,7 @@ ts_state_free (gpointer data)
   g_ptr_array_unref (st->streams);
   g_array_unref (st->pending);
   g_array_unref (st->resyncs);
-  if (st->read_cache_set)
-    ts_reader_clear (&st->read_cache);
-  g_mutex_clear (&st->read_cache_lock);
+  ts_gather_clear (st);
   g_free (st);
 }
 
@@ -425,159 +423,13 @@ ts_probe (const Source *src)
   }
 }
 
-/* ---- the produced payload -------------------------------------------------------- */
-
-/* The packet holding source byte offset: on the grid of the last packet
- * found by resynchronising before it (ts_private.h). */
-static guint64
-packet_of (TsState *st, guint64 offset)
-{
-  guint64 base = st->format.first;
-  guint lo = 0, hi = st->resyncs->len;
-  while (lo < hi) {
-    guint mid = lo + (hi - lo) / 2;
-    if (g_array_index (st->resyncs, guint64, mid) <= offset)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo > 0)
-    base = g_array_index (st->resyncs, guint64, lo - 1);
-  return offset < base ? base : base + (offset - base) / st->format.stride * st->format.stride;
-}
-
-/* Produces sample i of s (size bytes) into dest; cursor carries the
- * locator lookup from one of s's samples to the next. */
-static gboolean
-produce_sample (TsState *st, TsReader *reader, TsStream *s, guint32 i, TsLocatorCursor *cursor, guint8 *dest,
-                gsize size)
-{
-  guint64 offset;
-  if (!ts_locators_get (&s->locators, i, cursor, &offset))
-    return FALSE;   /* never expected: every sample has its locator */
-  guint64 packet = packet_of (st, offset);
-  if (offset - packet >= TS_PACKET)
-    return FALSE;   /* never expected: the locator names an ES byte */
-  TsEsWalk w;
-  ts_es_walk_init (&w, reader, st->format.stride, s->pid, packet, (guint) (offset - packet));
-  /* H.264 and HEVC are rewritten; MPEG-2 video and audio are copied. */
-  return s->kind == TS_KIND_VIDEO && s->video != TS_VIDEO_MPEG2 ? ts_annexb_convert (&w, dest, size)
-                                                                : ts_es_walk_read (&w, dest, size);
-}
-
-/* The sample whose bytes hold payload offset: the chunk that starts last at
- * or before it, among every track's (chunks of all tracks tile the
- * payload), then the sample in it.  *start is where the sample begins. */
-static gboolean
-find_sample (TsState *st, guint64 offset, TsStream **out, guint32 *sample, guint32 *chunk_end, guint64 *start)
-{
-  Chunk best_chunk, *best = NULL;
-  TsStream *best_s = NULL;
-  for (guint i = 0; i < st->streams->len; i++) {
-    TsStream *s = g_ptr_array_index (st->streams, i);
-    Chunk c;
-    if (!s->track || !sample_table_chunk_at (&s->track->table, offset, &c))
-      continue;
-    if (!best || c.payload_offset > best->payload_offset) {
-      best_chunk = c;
-      best = &best_chunk;
-      best_s = s;
-    }
-  }
-  if (!best)
-    return FALSE;
-  const guint32 *sizes = (const guint32 *) best_s->track->table.sizes->data;
-  guint64 pos = best->payload_offset;
-  guint32 end = best->first_sample + best->count;
-  for (guint32 i = best->first_sample; i < end; i++) {
-    if (offset < pos + sizes[i]) {
-      *out = best_s;
-      *sample = i;
-      *chunk_end = end;
-      *start = pos;
-      return TRUE;
-    }
-    pos += sizes[i];
-  }
-  return FALSE;
-}
-
-static gboolean
-ts_read_payload (gpointer data, Recording *rec, const Source *src, guint64 offset, guint8 *dest, gsize len)
-{
-  TsState *st = data;
-  g_autofree guint8 *scratch = NULL;
-  gsize scratch_len = 0;
-  TsStream *s = NULL;
-  guint32 i = 0, end = 0;
-  guint64 pos = 0;
-  TsLocatorCursor cursors[RECORDING_MAX_TRACKS] = { 0 };
-  (void) rec;
-  TsReader local, *reader = &local;
-  gboolean cached = g_mutex_trylock (&st->read_cache_lock);
-  if (cached) {
-    if (!st->read_cache_set || st->read_cache_fd != src->fd || st->read_cache_data != src->data) {
-      if (st->read_cache_set)
-        ts_reader_clear (&st->read_cache);
-      ts_reader_init (&st->read_cache, src, 2 * READ_WINDOW);
-      st->read_cache_set = TRUE;
-      st->read_cache_fd = src->fd;
-      st->read_cache_data = src->data;
-    }
-    st->read_cache.src = src;
-    reader = &st->read_cache;
-  } else {
-    /* About the source span of len produced bytes (packet headers, other
-     * PIDs between), and room to step back. */
-    ts_reader_init (&local, src, MIN (READ_WINDOW * 4, len + len / 2 + (64u << 10)));
-  }
-  gboolean ok = TRUE;
-  while (ok && len > 0) {
-    if (!s || i >= end) {
-      if (!find_sample (st, offset, &s, &i, &end, &pos)) {
-        ok = FALSE;
-        break;
-      }
-    }
-    guint64 size = ((const guint32 *) s->track->table.sizes->data)[i];
-    gsize skip = (gsize) (offset - pos), n = (gsize) MIN ((guint64) len, size - skip);
-    if (skip == 0 && n == size) {
-      if (!produce_sample (st, reader, s, i, &cursors[s->index], dest, n)) {
-        ok = FALSE;
-        break;
-      }
-    } else {
-      if (scratch_len < size) {
-        g_free (scratch);
-        scratch = g_malloc (size);
-        scratch_len = size;
-      }
-      if (!produce_sample (st, reader, s, i, &cursors[s->index], scratch, size)) {
-        ok = FALSE;
-        break;
-      }
-      memcpy (dest, scratch + skip, n);
-    }
-    dest += n;
-    len -= n;
-    offset += n;
-    pos += size;
-    i++;
-  }
-  if (cached)
-    g_mutex_unlock (&st->read_cache_lock);
-  else
-    ts_reader_clear (&local);
-  return ok;
-}
-
 const IndexerClass ts_indexer = {
   .name = "mpegts",
   .probe = ts_probe,
   .state_new = ts_state_new,
   .state_free = ts_state_free,
   .feed = ts_feed,
-  .read_payload = ts_read_payload,
+  .read_payload = ts_gather_read,
   .memory = ts_memory,
   .finish = ts_finish,
 };

@@ -24,7 +24,7 @@ ts_reader_clear (TsReader *r)
 }
 
 const guint8 *
-ts_reader_get (TsReader *r, guint64 offset, gsize n)
+ts_reader_fill (TsReader *r, guint64 offset, gsize n)
 {
   if (n > r->cap || offset > r->src->size || n > r->src->size - offset)
     return NULL;
@@ -33,7 +33,14 @@ ts_reader_get (TsReader *r, guint64 offset, gsize n)
   guint64 back = MIN (offset, (guint64) MIN (r->back, r->cap - n));
   guint64 start = offset - back;
   gsize want = (gsize) MIN ((guint64) r->cap, r->src->size - start);
-  if (!source_read (r->src, start, r->buf, want)) {
+  /* Bytes the window holds already (a walk moving forward) are moved, not
+   * read again. */
+  gsize keep = 0;
+  if (start >= r->start && start < r->start + r->len) {
+    keep = (gsize) MIN ((guint64) want, r->start + r->len - start);
+    memmove (r->buf, r->buf + (start - r->start), keep);
+  }
+  if (keep < want && !source_read (r->src, start + keep, r->buf + keep, want - keep)) {
     r->len = 0;
     return NULL;
   }
@@ -153,7 +160,13 @@ ts_next_packet (TsReader *r, guint stride, guint64 expected, guint64 *packet, gb
 void
 ts_pes_header_reset (TsPesHeader *h)
 {
-  memset (h, 0, sizeof *h);
+  /* The fields, not buf: its bytes beyond len are never read. */
+  h->len = h->need = 0;
+  h->done = h->bad = FALSE;
+  h->stream_id = 0;
+  h->packet_length = 0;
+  h->has_pts = h->has_dts = FALSE;
+  h->pts = h->dts = 0;
 }
 
 static guint64
@@ -228,13 +241,16 @@ ts_pes_header_feed (TsPesHeader *h, const guint8 *p, gsize n)
 void
 ts_es_walk_init (TsEsWalk *w, TsReader *reader, guint stride, guint16 pid, guint64 packet, guint in_packet)
 {
-  memset (w, 0, sizeof *w);
   w->reader = reader;
   w->stride = stride;
   w->pid = pid;
   w->packet = packet;
   w->pos = in_packet;
   w->end = 0;   /* set when the first packet is read */
+  w->in_header = FALSE;
+  ts_pes_header_reset (&w->header);
+  w->cc = 0;
+  w->started = FALSE;
 }
 
 /* Moves to the next packet of the PID that carries payload, by the rules the
@@ -250,8 +266,12 @@ walk_advance (TsEsWalk *w)
       return FALSE;
     expected = at + w->stride;
     const guint8 *p = ts_reader_get (w->reader, at, TS_PACKET);
+    /* Other PIDs' packets (most of the walk) and damaged ones are passed
+     * over before the header is parsed. */
+    if (!p || (p[1] & 0x80) || ((p[1] & 0x1f) << 8 | p[2]) != w->pid)
+      continue;
     TsHeader h;
-    if (!p || !ts_header_parse (p, &h) || h.tei || h.pid != w->pid || !h.has_payload)
+    if (!ts_header_parse (p, &h) || h.tei || h.pid != w->pid || !h.has_payload)
       continue;
     if (h.cc == w->cc && !h.discontinuity)
       continue;   /* the duplicate */

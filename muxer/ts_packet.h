@@ -34,11 +34,20 @@ typedef struct {
 
 void ts_reader_init (TsReader *r, const Source *src, gsize window);
 void ts_reader_clear (TsReader *r);
-/* Points at n bytes at offset, or NULL when they are not (yet) in the source.
- * A miss refills the window from r->back bytes before offset (a quarter of
+/* Points at n bytes at offset, or NULL when they are not (yet) in the source
+ * (ts_reader_fill: the same, through the window's refill).  A miss refills the window from r->back bytes before offset (a quarter of
  * the window unless changed), so a walk that steps back a little (samples
  * laid out in the order they complete) does not read again. */
-const guint8 *ts_reader_get (TsReader *r, guint64 offset, gsize n);
+const guint8 *ts_reader_fill (TsReader *r, guint64 offset, gsize n);
+static inline const guint8 *
+ts_reader_get (TsReader *r, guint64 offset, gsize n)
+{
+  /* Inline: the gather asks for every packet it walks, nearly always held. */
+  if (offset >= r->start && n <= r->len && offset - r->start <= r->len - n && offset <= r->src->size &&
+      n <= r->src->size - offset)
+    return r->buf + (offset - r->start);
+  return ts_reader_fill (r, offset, n);
+}
 
 typedef struct {
   guint stride;         /* 188, 192 or 204 */
@@ -73,7 +82,8 @@ typedef enum { TS_NEXT_OK, TS_NEXT_NEED_MORE } TsNextResult;
 TsNextResult ts_next_packet (TsReader *r, guint stride, guint64 expected, guint64 *packet, gboolean *skipped);
 
 /* The PES header (2.4.3.6) read from the first payload bytes of a PES, which
- * may span packets. */
+ * may span packets.  ts_pes_header_reset() clears each field but buf (once
+ * per sample in the gather): a field added here is cleared there. */
 typedef struct {
   guint8 buf[9 + 255];
   guint len;            /* bytes collected */

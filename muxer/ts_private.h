@@ -4,8 +4,9 @@
  *   ts_packet.c  packets, resynchronisation, PES headers, the ES walk
  *   ts_nal.c     H.264/HEVC access units, parameter sets, avcC/hvcC
  *   ts_audio.c   ADTS, AC-3/E-AC-3 and MPEG audio frame headers
- *   ts.c         the IndexerClass: packets to streams, PAT/PMT, the
- *                produced payload (locators, read_payload)
+ *   ts.c         the IndexerClass: packets to streams, PAT/PMT
+ *   ts_gather.c  the produced payload (read_payload): samples found
+ *                through the chunks, gathered from their packets
  *   ts_locator.c where each sample begins in the source, compact
  *   ts_es.c      elementary streams to samples: access units and frames,
  *                timing, sample entries, the queue of samples to append
@@ -121,6 +122,21 @@ typedef struct {
   guint last_len;
 } TsSection;
 
+/* A source window kept between reads of the payload, so that a sequential
+ * read of the virtual file reads the source about once.  Several, so that
+ * concurrent reads (the kernel's readahead, other handles) each find one; a
+ * read takes one whose lock is free (it never waits) and holds it to its
+ * end.  Bytes of a recording's source never change under a window. */
+#define TS_GATHER_WINDOWS 4
+typedef struct {
+  GMutex lock;
+  gboolean set;
+  TsReader reader;
+  int fd;                       /* the source it holds bytes of */
+  const guint8 *data;
+  guint64 next;                 /* payload offset where its last read ended */
+} TsGatherWindow;
+
 typedef struct {
   TsFormat format;
   gboolean format_known;
@@ -144,14 +160,8 @@ typedef struct {
   /* The first PMT was just read: the packets before it are read again, now
    * that their streams are known (GStreamer writes audio before the PMT). */
   gboolean rewind;
-  /* A source window kept between reads, so a sequential read of the virtual
-   * file reads the source about once; a read that finds it taken uses one
-   * of its own.  Bytes of a recording's source never change under it. */
-  GMutex read_cache_lock;
-  TsReader read_cache;
-  gboolean read_cache_set;
-  int read_cache_fd;
-  const guint8 *read_cache_data;
+  /* Source windows kept between reads (ts_gather.c). */
+  TsGatherWindow windows[TS_GATHER_WINDOWS];
 } TsState;
 
 /* ---- ts_es.c ------------------------------------------------------------- */
@@ -173,5 +183,12 @@ void ts_flush (TsState *st, Recording *rec, gboolean force);
 gint64 ts_unwrap (TsState *st, guint64 ts33);
 /* Notes, once, a jump forward of gap90 (90 kHz) carried as a gap. */
 void ts_note_gap (TsState *st, Recording *rec, TsStream *s, gint64 gap90);
+
+/* ---- ts_gather.c --------------------------------------------------------- */
+
+void ts_gather_init (TsState *st);
+void ts_gather_clear (TsState *st);
+/* IndexerClass.read_payload: produces payload bytes [offset, offset + len). */
+gboolean ts_gather_read (gpointer data, Recording *rec, const Source *src, guint64 offset, guint8 *dest, gsize len);
 
 G_END_DECLS

@@ -730,23 +730,17 @@ test_scrambled_stream (void)
   g_byte_array_unref (m.out);
 }
 
-/* Memory (issue 13): a long recording laid out as FFmpeg's muxer writes one
- * (a PES an access unit, audio frames gathered into PES of several), or as
- * GStreamer's mpegtsmux does (each audio frame a PES of its own, between
- * video frames).  The locators take under 3 bytes a sample (they took 5),
- * tables and locators together at most 16 for FFmpeg's layout.  GStreamer's,
- * nearly every sample a chunk of its own, is over that while the sample
- * tables keep a chunk entry of their own per chunk (table.c). */
-static double
-memory_per_sample (gboolean interleaved, double *locators)
+/* H.264 + AAC in groups of three access units and five ADTS frames, as FFmpeg
+ * lays them out (the frames of a group in one PES after the access units) or
+ * as GStreamer does (interleaved, one frame a PES). */
+static void
+build_av (Mux *m, guint groups, gboolean interleaved)
 {
   static const guint8 types[] = { 0x1b, 0x0f };
   static const guint16 pids[] = { 0x100, 0x101 };
-  Mux m;
-  mux_init (&m, 188);
-  mux_tables (&m, types, pids, 2);
-  build_h264 (&m, 0, 1, NULL);
-  const guint groups = 3000;
+  mux_init (m, 188);
+  mux_tables (m, types, pids, 2);
+  build_h264 (m, 0, 1, NULL);
   for (guint g = 0; g < groups; g++) {
     guint8 es[5 * 200];
     gsize es_len = 0, starts[6];
@@ -768,15 +762,30 @@ memory_per_sample (gboolean interleaved, double *locators)
         au[b] = (guint8) (b * 7 + i) | 0x81;
       au[10] = 0x88;
       gsize len = sizeof au - (i * 13) % 40;
-      mux_pes (&m, 0x100, 0xe0, 133200 + i * 3600, 126000 + i * 3600, au, len, TRUE);
+      mux_pes (m, 0x100, 0xe0, 133200 + i * 3600, 126000 + i * 3600, au, len, TRUE);
       /* Interleaved: frames 0-1, 2-3 and 4 after the three access units. */
       for (guint f = k * 2; interleaved && f < MIN (k * 2 + 2, 5); f++)
-        mux_pes (&m, 0x101, 0xc0, 126000 + ((gint64) g * 5 + f) * 1920, -1, es + starts[f], starts[f + 1] - starts[f],
+        mux_pes (m, 0x101, 0xc0, 126000 + ((gint64) g * 5 + f) * 1920, -1, es + starts[f], starts[f + 1] - starts[f],
                  FALSE);
     }
     if (!interleaved)
-      mux_pes (&m, 0x101, 0xc0, 126000 + (gint64) g * 5 * 1920, -1, es, es_len, FALSE);
+      mux_pes (m, 0x101, 0xc0, 126000 + (gint64) g * 5 * 1920, -1, es, es_len, FALSE);
   }
+}
+
+/* Memory (issue 13): a long recording laid out as FFmpeg's muxer writes one
+ * (a PES an access unit, audio frames gathered into PES of several), or as
+ * GStreamer's mpegtsmux does (each audio frame a PES of its own, between
+ * video frames).  The locators take under 3 bytes a sample (they took 5),
+ * tables and locators together at most 16 for FFmpeg's layout.  GStreamer's,
+ * nearly every sample a chunk of its own, is over that while the sample
+ * tables keep a chunk entry of their own per chunk (table.c). */
+static double
+memory_per_sample (gboolean interleaved, double *locators)
+{
+  const guint groups = 3000;
+  Mux m;
+  build_av (&m, groups, interleaved);
   Recording *rec = index_bytes (m.out->data, m.out->len, 0);
   guint64 samples = 0;
   for (guint i = 0; i < rec->tracks->len; i++)
@@ -859,6 +868,74 @@ test_left_out_streams (void)
   g_byte_array_unref (m.out);
 }
 
+/* The gathering read (ts_gather.c) gives the same bytes however the payload
+ * is read: in one piece, in steps, from any offset (mid-sample, mid-chunk),
+ * and from several threads at once, which share its source windows. */
+typedef struct {
+  Layout *layout;
+  const Source *src;
+  GBytes *whole;
+  guint32 seed;
+  guint reads;
+} PayloadReader;
+
+/* Reads r->reads ranges at offsets and lengths drawn from r->seed, each
+ * compared with the same range of r->whole; returns NULL (a GThreadFunc). */
+static gpointer
+read_ranges (gpointer data)
+{
+  PayloadReader *r = data;
+  gsize whole_len;
+  const guint8 *whole = g_bytes_get_data (r->whole, &whole_len);
+  g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+  guint32 x = r->seed;
+  for (guint i = 0; i < r->reads; i++) {
+    x = x * 1103515245 + 12345;
+    gsize at = (x >> 4) % whole_len;
+    x = x * 1103515245 + 12345;
+    gsize len = 1 + (x >> 4) % (i % 8 == 0 ? 300000 : 3000);
+    g_array_set_size (pieces, 0);
+    gsize got = layout_read (r->layout, r->src, r->layout->header_len + at, len, pieces, buf);
+    g_assert_cmpuint (got, ==, MIN (len, whole_len - at));
+    g_assert_cmpuint (pieces->len, ==, 1);
+    const LayoutPiece *p = &g_array_index (pieces, LayoutPiece, 0);
+    g_assert_cmpmem (p->data, p->len, whole + at, got);
+  }
+  return NULL;
+}
+
+static void
+test_payload_reads_agree (void)
+{
+  Mux m;
+  build_av (&m, 6000, TRUE);   /* a source of several windows */
+  Source src = source_from_memory (m.out->data, m.out->len);
+  Recording *rec = index_bytes (m.out->data, m.out->len, 0);
+  recording_finish (rec, &src);
+  g_autoptr (Layout) l = layout_new (rec, recording_snapshot (rec));
+  gsize payload_len = (gsize) (l->size - l->header_len);
+  g_autoptr (GArray) pieces = g_array_new (FALSE, FALSE, sizeof (LayoutPiece));
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+  g_assert_cmpuint (layout_read (l, &src, l->header_len, payload_len, pieces, buf), ==, payload_len);
+  g_autoptr (GBytes) whole = g_bytes_new (buf->data, payload_len);
+  g_autoptr (GBytes) stepped = payload_of (rec, m.out->data, m.out->len);
+  g_assert_true (g_bytes_equal (whole, stepped));
+
+  PayloadReader alone = { l, &src, whole, 1, 2000 };
+  read_ranges (&alone);
+  PayloadReader readers[6];
+  GThread *threads[G_N_ELEMENTS (readers)];
+  for (guint i = 0; i < G_N_ELEMENTS (readers); i++) {
+    readers[i] = (PayloadReader) { l, &src, whole, 100 + i, 500 };
+    threads[i] = g_thread_new ("reader", read_ranges, &readers[i]);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (readers); i++)
+    g_thread_join (threads[i]);
+  recording_unref (rec);
+  g_byte_array_unref (m.out);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -883,5 +960,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ts/scrambled-stream", test_scrambled_stream);
   g_test_add_func ("/ts/locators", test_locators);
   g_test_add_func ("/ts/memory-per-sample", test_memory_per_sample);
+  g_test_add_func ("/ts/payload-reads-agree", test_payload_reads_agree);
   return g_test_run ();
 }
