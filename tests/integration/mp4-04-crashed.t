@@ -49,7 +49,8 @@ ff_rec() {
 samples() { to 10 getfattr --absolute-names --only-values -n user.livemp4.samples "$MNT/$1" 2>/dev/null; }
 
 # record NAME MIN-BYTES CMD...: runs the recorder; while it records, copies of the virtual file
-# are taken as its sample count grows; once the source has MIN-BYTES, the recorder is killed.
+# are taken as its sample count grows (one a second at most, 8 in all: each is checked whole);
+# once the source has MIN-BYTES, the recorder is killed.
 declare -A COPIES KILLED
 record() {
   local name=$1 min=$2 pid n=0 last=0 s i
@@ -59,8 +60,8 @@ record() {
   track_pid "$pid"
   mkdir -p "$W/copies-$name"
   for ((i = 0; i < 1200; i++)); do
-    s=$(samples "$name") && ((s > last)) && to 30 cp "$MNT/$name" "$W/copies-$name/$n.mp4" 2>/dev/null &&
-      { last=$s; n=$((n + 1)); }
+    ((n < 8 && i % 5 == 0)) && s=$(samples "$name") && ((s > last)) &&
+      to 30 cp "$MNT/$name" "$W/copies-$name/$n.mp4" 2>/dev/null && { last=$s; n=$((n + 1)); }
     (($(stat -c %s "$SRC/$name" 2>/dev/null || echo 0) >= min)) && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
