@@ -20,6 +20,7 @@
 #define READ_AHEAD (64u * 1024)
 /* Parameter sets and SEI larger than this are not looked into. */
 #define MAX_KEPT_NAL (64u * 1024)
+G_STATIC_ASSERT (MAX_KEPT_NAL <= READ_AHEAD);   /* peek holds what it is asked for */
 /* Bytes kept of other NAL units: a slice header's first fields. */
 #define SLICE_HEAD 32u
 /* Samples held while video frames wait for their presentation place, at
@@ -54,10 +55,7 @@ typedef struct {
   guint64 payload;               /* the mdat's first payload byte; 0 until found */
   guint64 mdat_end;              /* G_MAXUINT64: to the end of the file */
   guint64 pos;                   /* the next unit */
-  /* read-ahead window */
-  guint8 *buf;
-  guint64 buf_at;
-  gsize buf_len;
+  TsReader window;                /* read-ahead over the source (ts_packet.h) */
   /* the access unit in progress */
   gboolean in_au, au_has_slice;
   guint64 au_start;
@@ -91,6 +89,9 @@ salvage_new (void)
 {
   Salvage *st = g_new0 (Salvage, 1);
   st->mdat_end = G_MAXUINT64;
+  /* The source is given at each read: a feed's Source lives for that feed. */
+  ts_reader_init (&st->window, NULL, READ_AHEAD);
+  st->window.back = 0;   /* the walk only moves forward */
   st->au_bytes = g_byte_array_new ();
   st->au_nals = g_array_new (FALSE, FALSE, sizeof (TsNal));
   st->pending = g_array_new (FALSE, FALSE, sizeof (Pending));
@@ -103,7 +104,7 @@ static void
 salvage_free (gpointer data)
 {
   Salvage *st = data;
-  g_free (st->buf);
+  ts_reader_clear (&st->window);
   g_byte_array_unref (st->au_bytes);
   g_array_unref (st->au_nals);
   g_array_unref (st->pending);
@@ -112,29 +113,20 @@ salvage_free (gpointer data)
   g_free (st);
 }
 
-/* Up to n bytes at pos (fewer where the file ends; *got says how many), or
- * NULL if the read failed. */
+/* Up to n bytes at pos, n <= READ_AHEAD (fewer where the file ends; *got
+ * says how many), or NULL if the read failed. */
 static const guint8 *
 peek (Salvage *st, const Source *src, guint64 pos, gsize n, gsize *got)
 {
   *got = 0;
   if (pos >= src->size)
-    return st->buf ? st->buf : (const guint8 *) "";
+    return (const guint8 *) "";
   gsize want = (gsize) MIN ((guint64) n, src->size - pos);
-  if (st->buf && pos >= st->buf_at && pos - st->buf_at + want <= st->buf_len) {
+  st->window.src = src;
+  const guint8 *p = ts_reader_get (&st->window, pos, want);
+  if (p)
     *got = want;
-    return st->buf + (pos - st->buf_at);
-  }
-  gsize len = (gsize) MIN ((guint64) MAX (n, READ_AHEAD), src->size - pos);
-  g_free (st->buf);
-  st->buf = g_malloc (len);
-  st->buf_len = 0;
-  if (!source_read (src, pos, st->buf, len))
-    return NULL;
-  st->buf_at = pos;
-  st->buf_len = len;
-  *got = want;
-  return st->buf;
+  return p;
 }
 
 /* Finds the mdat: the first one, which must be the last top-level box.
